@@ -1,0 +1,55 @@
+"""Exceptions of hjepa.
+
+Every error a user can cause derives from :class:`HJEPAError`. The command line prints its
+message as one paragraph and exits non-zero (``--debug`` shows the traceback). Each subclass
+names one kind of mistake so that API users can catch precisely what they expect.
+"""
+
+from __future__ import annotations
+
+
+class HJEPAError(Exception):
+    """Base class of every user-facing hjepa error."""
+
+
+class ConfigError(HJEPAError, ValueError):
+    """A configuration value is invalid (bad stride, unknown key, wrong type, ...)."""
+
+
+class UnknownNameError(HJEPAError, KeyError):
+    """A name (level kind, experiment, env id, regulariser, ...) is not registered."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want plain prose
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownEnvError(UnknownNameError):
+    """An environment id that gymnasium does not know."""
+
+
+class NotNavigationEnvError(HJEPAError, ValueError):
+    """An environment hjepa cannot navigate (not a MiniGrid grid world or a supported maze)."""
+
+
+class DatasetError(HJEPAError, ValueError):
+    """A dataset folder is missing, empty, truncated, corrupt or of another format version."""
+
+
+class SpecMismatchError(HJEPAError, ValueError):
+    """Observation or action spec of a dataset / checkpoint does not match what is asked."""
+
+
+class CheckpointError(HJEPAError, ValueError):
+    """A checkpoint is missing, corrupt or incompatible."""
+
+
+class NonFiniteLossError(HJEPAError, FloatingPointError):
+    """A loss term became NaN or Inf during training; names the level and the term."""
+
+    def __init__(self, level: int, term: str, value: float, step: int) -> None:
+        self.level, self.term, self.value, self.step = level, term, value, step
+        super().__init__(
+            f"Training stopped at step {step}: level {level}'s '{term}' loss is {value}. "
+            "The last good checkpoint is kept (checkpoints/last.ckpt). Lower the learning rate, "
+            "check the data for NaNs, or use precision=32."
+        )
