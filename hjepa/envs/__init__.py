@@ -1,0 +1,45 @@
+"""Environments hjepa navigates: MiniGrid grid worlds (plus our MazeRooms) and their tools.
+
+Importing this package registers MiniGrid's ids (through ``import minigrid``) and ours
+(``hjepa/MazeRooms-v0``) with gymnasium, so ``gymnasium.make`` and :func:`make_minigrid`
+know them.
+"""
+
+from __future__ import annotations
+
+import gymnasium
+import minigrid  # noqa: F401  -- registers the MiniGrid-* ids
+
+from hjepa.envs.mazerooms import ENV_ID as MAZEROOMS_ID
+from hjepa.envs.mazerooms import MazeRoomsEnv
+
+
+def _register() -> None:
+    # Guarded so that re-importing (e.g. importlib.reload in tests) does not warn about overrides.
+    if MAZEROOMS_ID not in gymnasium.registry:
+        gymnasium.register(id=MAZEROOMS_ID, entry_point="hjepa.envs.mazerooms:MazeRoomsEnv")
+
+
+_register()
+
+from hjepa.envs.minigrid_nav import (  # noqa: E402  -- after registration, which it relies on
+    ACTIONS,
+    GridNav,
+    LayoutCache,
+    action_spec,
+    layout_nav,
+    make_minigrid,
+)
+from hjepa.envs.raster import grid_to_rgb  # noqa: E402
+
+__all__ = [
+    "ACTIONS",
+    "GridNav",
+    "LayoutCache",
+    "MAZEROOMS_ID",
+    "MazeRoomsEnv",
+    "action_spec",
+    "grid_to_rgb",
+    "layout_nav",
+    "make_minigrid",
+]

@@ -1,0 +1,154 @@
+"""The ``hjepa`` command line.
+
+Subcommands: ``run``, ``collect``, ``train`` (evaluation, bench and inspect arrive with the
+planning and inspection work). Errors print one paragraph and exit non-zero; ``--debug``
+shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import textwrap
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+
+from hjepa.config import ExperimentConfig, apply_overrides, dump_yaml, load_yaml
+from hjepa.errors import HJEPAError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE.yaml", help="start from this config instead of the preset")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="dotted override, repeatable (e.g. --set levels.0.dim=128 --set train.steps=500)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=None, help="seed for data, initialisation and evaluation")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "gpu"], default=None,
+                   help="training accelerator (default: auto, a GPU when present)")  # fmt: skip
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hjepa.experiments.presets import EXPERIMENTS
+
+    parser = argparse.ArgumentParser(prog="hjepa", description="Hierarchical JEPA world-model agents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="collect, train and report, end to end",
+                         description=f"Experiments: {', '.join(EXPERIMENTS)}.")  # fmt: skip
+    run.add_argument("experiment", help=f"one of: {', '.join(EXPERIMENTS)}")
+    run.add_argument("--quick", action="store_true", help="a small version that finishes in minutes on a CPU")
+    run.add_argument("--out", default=None, help="run folder (default runs/EXPERIMENT)")
+    run.add_argument("--resume", action="store_true", help="continue training from OUT/checkpoints/last.ckpt")
+    _common(run)
+    col = sub.add_parser("collect", help="reward-free offline data from an env, into OUT/data")
+    col.add_argument("--env", required=True, help="gymnasium env id (MiniGrid grid worlds, hjepa/MazeRooms-v0)")
+    col.add_argument("--transitions", type=int, required=True, help="number of transitions (actions) to collect")
+    col.add_argument("--out", required=True, help="run folder; the dataset goes to OUT/data")
+    col.add_argument("--episode-len", type=int, default=None, help="steps per random-walk episode")
+    col.add_argument("--layouts", choices=["fixed", "random"], default=None, help="one layout, or a new one per episode")
+    col.add_argument("--obs-mode", choices=["grid", "image"], default=None, help="symbolic grid or top-down RGB")
+    _common(col)
+    tr = sub.add_parser("train", help="train the stack jointly on a dataset")
+    tr.add_argument("--data", required=True, help="a data/ folder, or a run folder holding one")
+    tr.add_argument("--out", required=True, help="run folder for checkpoints and metrics")
+    tr.add_argument("--levels", type=int, default=None, help="number of levels (keep the first K or add temporal levels)")
+    tr.add_argument("--steps", type=int, default=None, help="optimisation steps")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
+    _common(tr)
+    return parser
+
+
+def _finish_config(cfg: ExperimentConfig, args: argparse.Namespace) -> ExperimentConfig:
+    """Apply --config, --seed, --device and --set, in that order (--set wins)."""
+    if args.config:
+        cfg = load_yaml(args.config)
+    if args.seed is not None:
+        cfg = dataclasses.replace(cfg, seed=args.seed, data=dataclasses.replace(cfg.data, seed=args.seed))
+    if args.device:
+        accel = "gpu" if args.device == "cuda" else args.device
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, accelerator=accel))
+    return apply_overrides(cfg, args.overrides)
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> None:
+    from hjepa.experiments.presets import get_experiment
+    from hjepa.experiments.runner import run_experiment
+
+    cfg = _finish_config(get_experiment(args.experiment, quick=args.quick, seed=args.seed or 0), args)
+    out = Path(args.out or f"runs/{args.experiment}{'-quick' if args.quick else ''}")
+    result = run_experiment(cfg, out, resume=args.resume, console=console)
+    console.print(f"Run folder: {result.out} (config.yaml, data/, checkpoints/last.ckpt, metrics.csv, report.md, plots/)")
+
+
+def cmd_collect(args: argparse.Namespace, console: Console) -> None:
+    from hjepa.data.collect import CollectConfig, collect
+    from hjepa.experiments.presets import config_for_dataset
+    from hjepa.io import write_text
+
+    fields = {"env_id": args.env, "transitions": args.transitions, "episode_len": args.episode_len,
+              "layouts": args.layouts, "obs_mode": args.obs_mode, "seed": args.seed}  # fmt: skip
+    data = CollectConfig(**{k: v for k, v in fields.items() if v is not None})
+    cfg = _finish_config(config_for_dataset(data.env_id, "grid", dataclasses.asdict(data), data.seed), args)
+    out = Path(args.out)
+    meta = collect(cfg.data, out / "data", progress=console.is_terminal)
+    write_text(out / "config.yaml", dump_yaml(cfg))
+    console.print(f"Collected {meta.num_transitions:,} transitions in {meta.num_episodes:,} episodes into {out / 'data'}.")
+
+
+def cmd_train(args: argparse.Namespace, console: Console) -> None:
+    from hjepa.data.storage import OfflineDataset
+    from hjepa.experiments.presets import config_for_dataset, with_levels
+    from hjepa.experiments.runner import finish_training_report
+    from hjepa.fit import fit
+    from hjepa.io import write_text
+
+    ds = OfflineDataset.open(args.data)
+    cfg = config_for_dataset(ds.meta.env_id, ds.obs_spec.kind, ds.meta.collector, ds.meta.seed)
+    if args.levels is not None:
+        cfg = with_levels(cfg, args.levels)
+    if args.steps is not None:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=args.steps))
+    cfg = _finish_config(cfg, args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "config.yaml", dump_yaml(cfg))
+    result = fit(cfg, ds.path, out, resume=args.resume, progress=console.is_terminal)
+    finish_training_report(cfg, out, result, console)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Console], None]] = {
+    "run": cmd_run,
+    "collect": cmd_collect,
+    "train": cmd_train,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hjepa`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    console, err = Console(), Console(stderr=True)
+    try:
+        COMMANDS[args.command](args, console)
+    except HJEPAError as exc:
+        if args.debug:
+            raise
+        err.print(f"[bold red]error:[/bold red] {textwrap.fill(str(exc), 100)}", highlight=False)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except Exception as exc:  # an hjepa bug: say so plainly, traceback on request
+        if args.debug:
+            raise
+        err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc}. Run again with --debug for the traceback.")
+        return EXIT_INTERNAL_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Experiment presets: functions returning a complete :class:`ExperimentConfig`.
+
+``debug()`` makes every width tiny (the tests use it); ``fourrooms(quick)`` and
+``mazerooms(quick)`` are the suites of BENCHMARK.md. ``quick=True`` is the small version that
+finishes in a few minutes on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from hjepa.config import ExperimentConfig, LevelConfig, TrainConfig
+from hjepa.data.collect import CollectConfig
+from hjepa.errors import ConfigError, UnknownNameError
+
+
+def three_levels(kind0: str = "grid", dim: int = 64, strides: tuple[int, int] = (4, 4)) -> tuple[LevelConfig, ...]:
+    """Level 0 of ``kind0`` and two temporal levels (tau = 1, s1, s1 * s2)."""
+    return (
+        LevelConfig(kind=kind0, dim=dim),
+        LevelConfig(kind="temporal", dim=dim, stride=strides[0], action_dim=8),
+        LevelConfig(kind="temporal", dim=dim, stride=strides[1], action_dim=8),
+    )
+
+
+def fourrooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
+    """MiniGrid FourRooms, one fixed door layout (the seed's), random starts, 3 levels."""
+    data = CollectConfig(env_id="MiniGrid-FourRooms-v0", transitions=40_000 if quick else 200_000,
+                         episode_len=100, layouts="fixed", layout_seed=seed, seed=seed)  # fmt: skip
+    train = TrainConfig(steps=600 if quick else 4000, batch_size=64 if quick else 128, epoch_steps=200 if quick else 500)
+    return ExperimentConfig(name="fourrooms", seed=seed, data=data, levels=three_levels(), train=train)
+
+
+def mazerooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
+    """hjepa's MazeRooms (4x4 rooms, ~33x33 cells, doorways on a spanning tree), fixed layout."""
+    data = CollectConfig(env_id="hjepa/MazeRooms-v0", transitions=60_000 if quick else 400_000,
+                         episode_len=200, layouts="fixed", layout_seed=seed, seed=seed)  # fmt: skip
+    train = TrainConfig(steps=600 if quick else 6000, batch_size=64 if quick else 128, epoch_steps=200 if quick else 500)
+    return ExperimentConfig(name="mazerooms", seed=seed, data=data, levels=three_levels(strides=(4, 4)), train=train)
+
+
+def debug(quick: bool = True, seed: int = 0) -> ExperimentConfig:
+    """Tiny everything: a 3-level stack (strides 2, 2) on MiniGrid Empty-8x8, seconds to run."""
+    data = CollectConfig(env_id="MiniGrid-Empty-8x8-v0", transitions=3000, episode_len=50, layouts="fixed",
+                         layout_seed=seed, seed=seed)  # fmt: skip
+    levels = (
+        LevelConfig(kind="grid", dim=16, hidden=32, args={"channels": 8}),
+        LevelConfig(kind="temporal", dim=16, stride=2, action_dim=4, hidden=32),
+        LevelConfig(kind="temporal", dim=16, stride=2, action_dim=4, hidden=32),
+    )
+    train = TrainConfig(steps=40, batch_size=16, epoch_steps=20, warmup_steps=5, log_every=5, val_batches=1)
+    return ExperimentConfig(name="debug", seed=seed, data=data, levels=levels, train=train)
+
+
+EXPERIMENTS: dict[str, Callable[..., ExperimentConfig]] = {
+    "fourrooms": fourrooms,
+    "mazerooms": mazerooms,
+    "debug": debug,
+}
+
+
+def get_experiment(name: str, quick: bool = False, seed: int = 0) -> ExperimentConfig:
+    """The preset ``name``; :class:`UnknownNameError` listing the experiments otherwise."""
+    if name not in EXPERIMENTS:
+        raise UnknownNameError(f"Unknown experiment '{name}'. Experiments: {', '.join(EXPERIMENTS)}.")
+    return EXPERIMENTS[name](quick=quick, seed=seed)
+
+
+def config_for_dataset(env_id: str, obs_kind: str, collector: dict, seed: int = 0) -> ExperimentConfig:
+    """The config ``hjepa train`` uses when none is given: the env's preset (or fourrooms'
+    architecture), level 0 matched to the observation kind, the dataset's collector settings."""
+    by_env = {"MiniGrid-FourRooms-v0": fourrooms, "hjepa/MazeRooms-v0": mazerooms}
+    base = by_env.get(env_id, fourrooms)(quick=False, seed=seed)
+    levels = (dataclasses.replace(base.levels[0], kind=obs_kind),) + base.levels[1:]
+    known = {f.name for f in dataclasses.fields(CollectConfig)}
+    data = CollectConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in collector.items() if k in known})
+    return dataclasses.replace(base, name=env_id, data=data, levels=levels)
+
+
+def with_levels(cfg: ExperimentConfig, k: int) -> ExperimentConfig:
+    """Keep the first ``k`` levels, or add temporal levels (stride 4) up to ``k``."""
+    if k < 1:
+        raise ConfigError(f"--levels must be >= 1, got {k}.")
+    levels = list(cfg.levels[:k])
+    while len(levels) < k:
+        levels.append(LevelConfig(kind="temporal", dim=levels[-1].dim, stride=4))
+    return dataclasses.replace(cfg, levels=tuple(levels))

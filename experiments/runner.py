@@ -1,0 +1,98 @@
+"""End-to-end runs: collect (unless the run folder already holds the same data), train, report."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from hjepa.checkpoint import load_module
+from hjepa.config import ExperimentConfig, dump_yaml, to_dict
+from hjepa.data.collect import collect
+from hjepa.data.storage import OfflineDataset
+from hjepa.errors import DatasetError
+from hjepa.fit import TrainResult, fit
+from hjepa.io import write_text
+from hjepa.report import level_summary, plot_losses, read_metrics, summary_table
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Paths and figures of an end-to-end run."""
+
+    out: Path
+    train: TrainResult
+    collect_s: float
+    levels: list[dict]
+
+
+def ensure_data(cfg: ExperimentConfig, out: Path, console: Console) -> tuple[Path, float]:
+    """Collect ``cfg.data`` into ``out/data`` unless an identical dataset is already there."""
+    import time
+
+    data_dir = out / "data"
+    if data_dir.exists():
+        try:
+            ds = OfflineDataset.open(data_dir)
+            if ds.meta.collector == to_dict(cfg.data):
+                console.print(f"[dim]Reusing the dataset in {data_dir} ({ds.num_transitions:,} transitions).[/dim]")
+                return data_dir, 0.0
+        except DatasetError:
+            pass  # half-written or stale: collect again
+    t0 = time.perf_counter()
+    collect(cfg.data, data_dir, progress=console.is_terminal)
+    return data_dir, time.perf_counter() - t0
+
+
+def run_experiment(cfg: ExperimentConfig, out: str | Path, resume: bool = False, console: Console | None = None) -> RunResult:
+    """Collect, train and summarise; writes config.yaml, data/, checkpoints/, metrics.csv,
+    report.md and plots/ under ``out``."""
+    console = console or Console()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "config.yaml", dump_yaml(cfg))
+    data_dir, collect_s = ensure_data(cfg, out, console)
+    result = fit(cfg, data_dir, out, resume=resume, progress=console.is_terminal)
+    rows = finish_training_report(cfg, out, result, console)
+    return RunResult(out, result, collect_s, rows)
+
+
+def finish_training_report(cfg: ExperimentConfig, out: Path, result: TrainResult, console: Console) -> list[dict]:
+    """Print the per-level table, plot the losses and write report.md."""
+    stack = load_module(result.checkpoint).stack
+    metrics = read_metrics(result.metrics_csv)
+    rows = level_summary(stack, metrics)
+    console.print(summary_table(rows, title=f"{cfg.name}: {result.steps} steps in {result.wall_s:.0f} s on {result.device}"))
+    console.print(
+        f"throughput {result.samples_per_s:,.0f} transitions/s ({result.windows_per_s:,.0f} windows/s), "
+        f"peak memory {result.peak_mem_mb:,.0f} MB"
+    )
+    plot_losses(metrics, stack.num_levels, out / "plots" / "train_losses.png")
+    write_text(out / "report.md", training_report_md(cfg, result, rows))
+    return rows
+
+
+def training_report_md(cfg: ExperimentConfig, result: TrainResult, rows: list[dict]) -> str:
+    cmd = " ".join(shlex.quote(a) for a in ["hjepa", *sys.argv[1:]])
+    lines = [
+        f"# {cfg.name}",
+        "",
+        f"Produced by: `{cmd}`",
+        "",
+        f"Training: {result.steps} steps, {result.wall_s:.1f} s on {result.device}, "
+        f"{result.samples_per_s:,.0f} transitions/s, peak memory {result.peak_mem_mb:,.0f} MB.",
+        "",
+        "| level | kind | tau | dim | params | pred loss first | pred loss last | pred/copy | NN acc | std | eff. rank | step/norm |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['level']} | {r['kind']} | {r['tau']} | {r['dim']} | {r['params']:,} | {r['pred_first']:.4f} | "
+            f"{r['pred_last']:.4f} | {r['pred_rel_copy']:.3f} | {r['nn_acc']:.3f} | {r['std_mean']:.3f} | "
+            f"{r['eff_rank']:.1f} | {r['step_ratio']:.3f} |"
+        )
+    lines += ["", "![losses](plots/train_losses.png)", ""]
+    return "\n".join(lines)

@@ -1,0 +1,205 @@
+"""Reward-free data collection: random walks in MiniGrid layouts, written as a dataset.
+
+Random walks explore slowly (only ~1 in 4 uniform actions moves the agent), so every episode
+starts at a uniformly random free cell and direction; that alone covers every cell of
+FourRooms where a fixed start left 30% unvisited. ``repeat_prob`` adds momentum (repeat the
+previous action) for straighter, longer-reaching walks.
+
+The walk runs on :class:`~hjepa.envs.GridNav` rather than ``env.step`` (~60x faster, same
+observations) and writes each episode's observations into the dataset's memory maps at once.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from hjepa.data.storage import LAYOUT_MODES, DatasetMeta, DatasetWriter
+from hjepa.envs.minigrid_nav import GridNav, LayoutCache, action_spec
+from hjepa.envs.raster import grid_to_rgb
+from hjepa.errors import ConfigError
+from hjepa.specs import ObsSpec
+
+OBS_MODES = ("grid", "image")
+_MAX_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """How to collect a reward-free random-walk dataset."""
+
+    env_id: str = "MiniGrid-FourRooms-v0"
+    """Gymnasium id of a MiniGrid navigation env (or hjepa/MazeRooms-v0)."""
+    transitions: int = 100_000
+    """Total number of actions over all episodes (the dataset holds this many transitions)."""
+    episode_len: int = 100
+    """Actions per episode; the last episode is shorter so the total is exactly `transitions`."""
+    layouts: str = "fixed"
+    """"fixed": every episode in layout `layout_seed`; "random": a new layout seed per episode."""
+    layout_seed: int = 0
+    """The layout (env.reset seed) of every episode when layouts="fixed"."""
+    exclude_layout_seeds: tuple[int, ...] = ()
+    """Layout seeds never drawn when layouts="random", e.g. those held out for evaluation."""
+    action_subset: tuple[str, ...] = ("left", "right", "forward")
+    """MiniGrid actions the walk uses (from left, right, forward, toggle); our index follows this order."""
+    repeat_prob: float = 0.0
+    """Momentum: probability of repeating the previous action instead of drawing a new one."""
+    obs_mode: str = "grid"
+    """"grid": symbolic (W, H, 3) encoding; "image": (H*tile, W*tile, 3) RGB from the rasteriser."""
+    image_tile: int = 2
+    """Pixels per cell side when obs_mode="image" (>= 2, so the agent's heading shows)."""
+    seed: int = 0
+    """Seed of the collector's generator: the same config gives byte-identical arrays."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "exclude_layout_seeds", tuple(int(s) for s in self.exclude_layout_seeds))
+        object.__setattr__(self, "action_subset", tuple(self.action_subset))
+        checks = [
+            (isinstance(self.env_id, str) and self.env_id != "", f"env_id must be a non-empty string, got {self.env_id!r}"),
+            (self.transitions > 0, f"transitions must be > 0, got {self.transitions}"),
+            (self.episode_len > 0, f"episode_len must be > 0, got {self.episode_len}"),
+            (self.layouts in LAYOUT_MODES, f"layouts must be one of {LAYOUT_MODES}, got {self.layouts!r}"),
+            (self.layout_seed >= 0, f"layout_seed must be >= 0, got {self.layout_seed}"),
+            (all(s >= 0 for s in self.exclude_layout_seeds), "exclude_layout_seeds must be >= 0"),
+            (0.0 <= self.repeat_prob < 1.0, f"repeat_prob must be in [0, 1), got {self.repeat_prob}"),
+            (self.obs_mode in OBS_MODES, f"obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}"),
+            (self.image_tile >= 2, f"image_tile must be >= 2, got {self.image_tile}"),
+            (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"Invalid CollectConfig: {message}.")
+        if self.layouts == "fixed" and self.layout_seed in self.exclude_layout_seeds:
+            raise ConfigError(
+                f"Invalid CollectConfig: layouts='fixed' uses layout_seed {self.layout_seed}, "
+                "which exclude_layout_seeds holds out."
+            )
+        action_spec(self.action_subset)  # raises ConfigError on unknown names
+
+    @property
+    def num_episodes(self) -> int:
+        """Episodes needed for `transitions` actions of at most `episode_len` each."""
+        return -(-self.transitions // self.episode_len)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON/YAML-ready dict (tuples as lists)."""
+        d = asdict(self)
+        d["exclude_layout_seeds"], d["action_subset"] = list(self.exclude_layout_seeds), list(self.action_subset)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CollectConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"Unknown CollectConfig keys {sorted(unknown)}.")
+        return cls(**d)
+
+
+def episode_lengths(transitions: int, episode_len: int) -> np.ndarray:
+    """``(E,)`` int64 actions per episode: full episodes, then the remainder if any."""
+    full, rest = divmod(int(transitions), int(episode_len))
+    lengths = np.full(full, episode_len, dtype=np.int64)
+    return np.append(lengths, rest) if rest else lengths
+
+
+def layout_seeds(cfg: CollectConfig, num_episodes: int, rng: np.random.Generator) -> np.ndarray:
+    """``(E,)`` int64 layout seed of each episode; random ones avoid `exclude_layout_seeds`."""
+    if cfg.layouts == "fixed":
+        return np.full(num_episodes, cfg.layout_seed, dtype=np.int64)
+    seeds = rng.integers(0, _MAX_SEED, size=num_episodes, dtype=np.int64)
+    excluded = np.asarray(cfg.exclude_layout_seeds, dtype=np.int64)
+    bad = np.isin(seeds, excluded)
+    while bad.any():  # held-out seeds are few, so this redraws rarely
+        seeds[bad] = rng.integers(0, _MAX_SEED, size=int(bad.sum()), dtype=np.int64)
+        bad = np.isin(seeds, excluded)
+    return seeds
+
+
+def random_actions(rng: np.random.Generator, length: int, n: int, repeat_prob: float) -> np.ndarray:
+    """``(length,)`` int16 uniform actions in ``[0, n)``, each repeating the previous one w.p. `repeat_prob`."""
+    fresh = rng.integers(0, n, size=length)
+    if repeat_prob <= 0.0:
+        return fresh.astype(np.int16)
+    repeat = rng.random(length) < repeat_prob
+    repeat[0] = False  # an episode starts with a fresh action
+    # Each step reads the fresh draw of the last step that did not repeat.
+    source = np.maximum.accumulate(np.where(repeat, 0, np.arange(length)))
+    return fresh[source].astype(np.int16)
+
+
+@contextmanager
+def _progress_bar(enabled: bool, total: int, description: str) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(n)``: a rich progress bar when enabled, else a no-op."""
+    if not enabled:
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _obs_spec(cfg: CollectConfig, w: int, h: int) -> ObsSpec:
+    if cfg.obs_mode == "grid":
+        return ObsSpec(kind="grid", shape=(w, h, 3), dtype="uint8")
+    return ObsSpec(kind="image", shape=(h * cfg.image_tile, w * cfg.image_tile, 3), dtype="uint8")
+
+
+def _walk(nav: GridNav, rng: np.random.Generator, length: int, cfg: CollectConfig, env_ids: np.ndarray,
+          grid_buf: np.ndarray, img_buf: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One episode from a random free cell and direction: ``(obs, actions, poses)``, views of the buffers."""
+    free = nav.free_cells()
+    x, y = free[rng.integers(len(free))]
+    nav.set_pose(int(x), int(y), int(rng.integers(4)))
+    actions = random_actions(rng, length, len(env_ids), cfg.repeat_prob)
+    poses = nav.rollout(env_ids[actions].tolist(), out=grid_buf)
+    obs = grid_buf[: length + 1]
+    if img_buf is not None:
+        obs = grid_to_rgb(obs, cfg.image_tile, out=img_buf[: length + 1])
+    return obs, actions, poses
+
+
+def collect(cfg: CollectConfig, out: str | os.PathLike[str], progress: bool = True) -> DatasetMeta:
+    """Collect a reward-free random-walk dataset into the folder ``out``.
+
+    Every episode starts at a uniformly random free cell and direction of its layout (the
+    goal square removed) and takes uniformly random actions from `cfg.action_subset`, with
+    momentum `cfg.repeat_prob`. The folder appears only when complete.
+
+    Args:
+        cfg: what to collect.
+        out: the dataset folder to create (an existing one is replaced).
+        progress: show a rich progress bar.
+
+    Returns:
+        The dataset's metadata (also in ``out/meta.json``).
+    """
+    spec = action_spec(cfg.action_subset)
+    env_ids = np.asarray(spec.env_actions, dtype=np.int64)
+    layout_ss, walk_ss = np.random.SeedSequence(cfg.seed).spawn(2)  # layouts independent of walk settings
+    walk_rng = np.random.default_rng(walk_ss)
+    lengths = episode_lengths(cfg.transitions, cfg.episode_len)
+    seeds = layout_seeds(cfg, len(lengths), np.random.default_rng(layout_ss))
+    cache = LayoutCache(cfg.env_id, remove_goal=True)
+    w, h = cache.get(int(seeds[0])).encoding.shape[:2]
+    obs_spec = _obs_spec(cfg, w, h)
+    # Buffers reused by every episode: no allocation per step or per episode.
+    grid_buf = np.empty((cfg.episode_len + 1, w, h, 3), dtype=np.uint8)
+    img_buf = np.empty((cfg.episode_len + 1, *obs_spec.shape), np.uint8) if cfg.obs_mode == "image" else None
+    writer = DatasetWriter(
+        out, env_id=cfg.env_id, obs_spec=obs_spec, action_spec=spec, num_steps=int(lengths.sum() + len(lengths)),
+        num_episodes=len(lengths), seed=cfg.seed, layouts=cfg.layouts, collector=cfg.to_dict(),
+    )
+    with writer, _progress_bar(progress, cfg.transitions, f"collect {cfg.env_id}") as advance:
+        for length, seed in zip(lengths.tolist(), seeds.tolist()):
+            obs, actions, poses = _walk(cache.get(seed), walk_rng, length, cfg, env_ids, grid_buf, img_buf)
+            writer.append_episode(obs, actions, seed, poses)
+            advance(length)
+    return writer.meta

@@ -1,0 +1,128 @@
+"""Joint training of every level: a LightningModule and the ``train`` function.
+
+One optimisation step updates every level. Metrics are flat, keyed ``"level{k}/{term}"``
+(validation: ``"val/level{k}/{term}"``), written to ``metrics.csv`` (and TensorBoard when
+installed). Nothing here touches an environment.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Any
+
+import lightning as L
+import torch
+
+from hjepa.config import ExperimentConfig, from_dict
+from hjepa.errors import NonFiniteLossError
+from hjepa.specs import ActionSpec, ObsSpec
+from hjepa.stack import HJEPA, StackOutput, ema_momentum
+
+CHECKPOINT_FORMAT = 1
+
+
+class CollapseWarning(UserWarning):
+    """A level's embeddings look collapsed (tiny per-dimension std or effective rank)."""
+
+
+class HJEPAModule(L.LightningModule):
+    """LightningModule around :class:`HJEPA`; hyper-parameters are the config and specs.
+
+    Args:
+        config: ``ExperimentConfig`` as a dict (``hjepa.config.to_dict``).
+        obs_spec: ``ObsSpec.to_dict()`` of the dataset.
+        action_spec: ``ActionSpec.to_dict()`` of the dataset.
+        data_path: the dataset the model was trained on (for inspection later).
+    """
+
+    def __init__(self, config: dict[str, Any], obs_spec: dict[str, Any], action_spec: dict[str, Any],
+                 data_path: str = "") -> None:  # fmt: skip
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg: ExperimentConfig = from_dict(ExperimentConfig, config)
+        self.stack = HJEPA.from_config(self.cfg, ObsSpec.from_dict(obs_spec), ActionSpec.from_dict(action_spec))
+        self._warned: set[str] = set()
+
+    # ------------------------------------------------------------------ steps
+    def _common_step(self, batch: dict[str, torch.Tensor], stage: str) -> StackOutput:
+        out = self.stack(batch["obs"], batch["actions"], batch["groups"])
+        self._check_finite(out)
+        prefix = "" if stage == "train" else f"{stage}/"
+        logged = {f"{prefix}{k}": v.detach() for k, v in out.terms.items()}
+        logged[f"{prefix}loss"] = out.loss.detach()
+        on_step = stage == "train"
+        self.log_dict(logged, on_step=on_step, on_epoch=not on_step, batch_size=batch["obs"].shape[0], sync_dist=not on_step)
+        if stage != "train" or self.global_step % self.cfg.train.log_every == 0:
+            health = {f"{prefix}{k}": v for k, v in self.stack.health(out, batch["groups"]).items()}
+            self.log_dict(health, on_step=on_step, on_epoch=not on_step, batch_size=batch["obs"].shape[0], sync_dist=not on_step)
+        return out
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "train").loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._common_step(batch, "val")
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        t = self.cfg.train
+        self.stack.update_targets(ema_momentum(self.global_step, t.steps, t.ema_start, t.ema_end))
+
+    def on_after_backward(self) -> None:
+        for k, level in enumerate(self.stack.levels):
+            grads = [p.grad for p in level.parameters() if p.grad is not None]
+            if not grads:
+                continue
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+            if not torch.isfinite(norm):
+                raise NonFiniteLossError(k, "gradient", float(norm), self.global_step)
+            if self.global_step % self.cfg.train.log_every == 0:
+                self.log(f"level{k}/grad_norm", norm, on_step=True, on_epoch=False)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        metrics = self.trainer.callback_metrics
+        for k in range(self.stack.num_levels):
+            std = metrics.get(f"val/level{k}/std_mean")
+            rank = metrics.get(f"val/level{k}/eff_rank")
+            if std is None or rank is None:
+                continue
+            if (float(std) < 0.05 or float(rank) < 1.5) and f"collapse{k}" not in self._warned:
+                self._warned.add(f"collapse{k}")
+                warnings.warn(
+                    f"Level {k} looks collapsed at step {self.global_step}: mean per-dimension std {float(std):.3g}, "
+                    f"effective rank {float(rank):.3g} (of {self.stack.levels[k].dim}). Raise the regulariser weight "
+                    "or lower the learning rate.",
+                    CollapseWarning,
+                    stacklevel=1,
+                )
+
+    def _check_finite(self, out: StackOutput) -> None:
+        if torch.isfinite(out.loss):
+            return
+        for name, value in out.terms.items():
+            if not torch.isfinite(value):
+                level, term = name.split("/", 1)
+                raise NonFiniteLossError(int(level.removeprefix("level")), term, float(value), self.global_step)
+        raise NonFiniteLossError(-1, "total", float(out.loss), self.global_step)
+
+    # ------------------------------------------------------------------ optimiser
+    def configure_optimizers(self) -> dict[str, Any]:
+        t = self.cfg.train
+        params = [p for p in self.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, t.warmup_steps, t.steps))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["hjepa_format"] = CHECKPOINT_FORMAT
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up to 1, then cosine decay to 0.05 at ``total``."""
+    if step < warmup:
+        return (step + 1) / max(warmup, 1)
+    frac = min((step - warmup) / max(total - warmup, 1), 1.0)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac))

@@ -1,0 +1,84 @@
+"""Level-0 kind for MiniGrid's full symbolic observation (``"b w h 3"`` uint8, indexed [x][y]).
+
+Cells are one-hot encoded (11 object + 6 colour + 4 state/direction channels = 21) and read by
+two stride-2 convolutions, flattened (not pooled: pooling loses the agent's position) and
+projected to ``dim``. EVIDENCE.md measured this about 4-5x faster on CPU than nn.Embedding
+with full-resolution convolutions.
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+from hjepa.errors import SpecMismatchError
+from hjepa.level import Level, LevelSpec, ResidualPredictor, inverse_head
+from hjepa.registry import register_level
+
+N_OBJECTS, N_COLORS, N_STATES = 11, 6, 4
+CHANNELS = N_OBJECTS + N_COLORS + N_STATES
+
+
+class GridEncoder(nn.Module):
+    """``"b w h 3"`` uint8 -> ``"b d"``: one-hot cells, conv(s2), conv(s2), flatten, linear.
+
+    The one-hot is a lookup of a fixed table by the cell's combined (object, colour, state)
+    index, produced directly in channels-last layout, which the convolutions read fastest on
+    CPU.
+    """
+
+    def __init__(self, width: int, height: int, dim: int, channels: int = 32) -> None:
+        super().__init__()
+        self.width, self.height = width, height
+        table = torch.zeros(N_OBJECTS * N_COLORS * N_STATES, CHANNELS)
+        for i in range(table.shape[0]):
+            obj, rest = divmod(i, N_COLORS * N_STATES)
+            color, state = divmod(rest, N_STATES)
+            table[i, [obj, N_OBJECTS + color, N_OBJECTS + N_COLORS + state]] = 1.0
+        self.register_buffer("table", table, persistent=False)
+        self.register_buffer("radix", torch.tensor([N_COLORS * N_STATES, N_STATES, 1]), persistent=False)
+        c = channels
+        self.convs = nn.Sequential(
+            nn.Conv2d(CHANNELS, c, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),
+        )  # fmt: skip
+        with torch.no_grad():
+            flat = self.convs(torch.zeros(1, CHANNELS, width, height)).numel()
+        self.proj = nn.Sequential(nn.Linear(flat, dim), nn.LayerNorm(dim, elementwise_affine=False))
+
+    def one_hot(self, obs: Tensor) -> Tensor:
+        """``"b w h 3"`` integer cells -> ``"b 21 w h"`` float one-hot (channels-last memory)."""
+        idx = (obs.long() * self.radix).sum(-1)
+        return rearrange(self.table[idx], "b w h c -> b c w h")
+
+    def forward(self, obs: Tensor) -> Tensor:
+        if obs.shape[1:] != (self.width, self.height, 3):
+            raise SpecMismatchError(
+                f"Grid level expects observations of shape (b, {self.width}, {self.height}, 3); "
+                f"got {tuple(obs.shape)}."
+            )
+        if obs.dtype.is_floating_point:
+            raise SpecMismatchError(f"Grid level expects integer cell codes (uint8); got {obs.dtype}.")
+        h = self.convs(self.one_hot(obs))
+        return self.proj(rearrange(h, "b c w h -> b (c w h)"))
+
+
+@register_level("grid")
+class GridLevel(Level):
+    """MiniGrid symbolic observations -> abstract state; env actions (discrete).
+
+    args: ``channels`` (int, default 32): width of the first convolution.
+    """
+
+    accepts = ("grid",)
+
+    @classmethod
+    def from_spec(cls, spec: LevelSpec) -> "GridLevel":
+        cfg = spec.config
+        w, h, c = spec.obs_spec.shape
+        if c != 3:
+            raise SpecMismatchError(f"Grid observations must have 3 channels per cell, got shape {spec.obs_spec.shape}.")
+        encoder = GridEncoder(w, h, cfg.dim, channels=int(cfg.args.get("channels", 32)))
+        predictor = ResidualPredictor(cfg.dim, spec.action_spec.input_dim, cfg.hidden)
+        return cls(spec, encoder, predictor, inverse_head(spec))
