@@ -19,8 +19,8 @@ def three_levels(kind0: str = "grid", dim: int = 64, strides: tuple[int, int] = 
     """Level 0 of ``kind0`` and two temporal levels (tau = 1, s1, s1 * s2)."""
     return (
         LevelConfig(kind=kind0, dim=dim),
-        LevelConfig(kind="temporal", dim=dim, stride=strides[0], action_dim=8),
-        LevelConfig(kind="temporal", dim=dim, stride=strides[1], action_dim=8),
+        LevelConfig(kind="temporal", dim=dim, stride=strides[0], action_dim=8, hidden=128),
+        LevelConfig(kind="temporal", dim=dim, stride=strides[1], action_dim=8, hidden=128),
     )
 
 

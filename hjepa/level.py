@@ -123,6 +123,10 @@ class Level(nn.Module):
         """``x: "b ..." -> s: "b d"`` with the EMA target encoder (no gradient)."""
         return self.target_encoder(x)
 
+    def encode_both(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Online and target states of the same input (kinds may share preprocessing)."""
+        return self.encode(x), self.target_encode(x)
+
     def predict(self, s: Tensor, a: Tensor) -> Tensor:
         """One step of this level: ``s: "b d"``, ``a: "b e"`` (action input) -> ``"b d"``."""
         return self.predictor(s, a)

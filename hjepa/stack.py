@@ -124,8 +124,9 @@ class HJEPA(nn.Module):
         terms: dict[str, Tensor] = {}
         passes: list[LevelPass] = []
         for k, level in enumerate(self.levels):
-            s = rearrange(level.encode(x_on), "(b t) d -> b t d", b=b)
-            tgt = rearrange(level.target_encode(x_tg), "(b t) d -> b t d", b=b)
+            online, target = level.encode_both(x_on) if k == 0 else (level.encode(x_on), level.target_encode(x_tg))
+            s = rearrange(online, "(b t) d -> b t d", b=b)
+            tgt = rearrange(target, "(b t) d -> b t d", b=b)
             a = below_actions if k == 0 else self._latent_actions(level, below_actions, t)
             lp, level_terms = self._level_terms(k, level, s, tgt, a, actions, groups_bt)
             if k > 0:
@@ -156,11 +157,11 @@ class HJEPA(nn.Module):
         n_pairs = t - tau
         pred = level.predict(rearrange(s[:, :n_pairs], "b t d -> (b t) d"), rearrange(a, "b t e -> (b t) e"))
         pred = rearrange(pred, "(b t) d -> b t d", b=b)
-        terms = {"pred": F.mse_loss(pred.float(), tgt[:, tau:].float())}
+        terms = {"pred": spread_mse(pred, tgt[:, tau:], tgt)}
         roll = level.rollout(s[:, 0], a[:, ::tau][:, : self._rollout_len(k, t)])
         if roll.shape[1] > 1:
             roll_tgt = tgt[:, 2 * tau :: tau][:, : roll.shape[1] - 1]
-            terms["rollout"] = F.mse_loss(roll[:, 1:].float(), roll_tgt.float())
+            terms["rollout"] = spread_mse(roll[:, 1:], roll_tgt, tgt)
         inv = level.inverse_dynamics(s[:, :n_pairs], s[:, tau:])
         terms["idm"] = self._idm_loss(k, level, inv, a, env_actions)
         reg = self.regularizer(rearrange(s, "b t d -> (b t) d"), groups)
@@ -184,7 +185,7 @@ class HJEPA(nn.Module):
         """Level k-1's rollout over one step of level k, read through E_k, vs level k's target."""
         stride = level.spec.config.stride
         lifted = level.encode(below.rollout[:, stride - 1])
-        return F.mse_loss(lifted.float(), tgt[:, level.spec.tau].float())
+        return spread_mse(lifted, tgt[:, level.spec.tau], tgt)
 
     def _weight(self, name: str) -> float:
         term = name.split("/", 1)[1]
@@ -209,6 +210,17 @@ class HJEPA(nn.Module):
             m["nn_acc"] = diagnostics.nearest_neighbour_accuracy(pred, tgt_next)
             metrics.update({f"level{k}/{name}": v for name, v in m.items()})
         return metrics
+
+
+def spread_mse(pred: Tensor, target: Tensor, reference: Tensor) -> Tensor:
+    """MSE in units of the targets' spread: ``mse(pred, target) / mean per-dim var(reference)``.
+
+    Scale-invariant, so the loss cannot fall by shrinking the embeddings, and it starts high
+    (copying is as bad as the states are spread) rather than near zero when a freshly
+    initialised encoder maps every observation to nearly the same point.
+    """
+    spread = rearrange(reference.detach().float(), "b t d -> (b t) d").var(dim=0).mean().clamp_min(1e-6)
+    return F.mse_loss(pred.float(), target.float()) / spread
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:

@@ -105,8 +105,8 @@ class HJEPAModule(L.LightningModule):
         for name, value in out.terms.items():
             if not torch.isfinite(value):
                 level, term = name.split("/", 1)
-                raise NonFiniteLossError(int(level.removeprefix("level")), term, float(value), self.global_step)
-        raise NonFiniteLossError(-1, "total", float(out.loss), self.global_step)
+                raise NonFiniteLossError(int(level.removeprefix("level")), term, float(value.detach()), self.global_step)
+        raise NonFiniteLossError(-1, "total", float(out.loss.detach()), self.global_step)
 
     # ------------------------------------------------------------------ optimiser
     def configure_optimizers(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ with full-resolution convolutions.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -37,7 +38,7 @@ class GridEncoder(nn.Module):
             color, state = divmod(rest, N_STATES)
             table[i, [obj, N_OBJECTS + color, N_OBJECTS + N_COLORS + state]] = 1.0
         self.register_buffer("table", table, persistent=False)
-        self.register_buffer("radix", torch.tensor([N_COLORS * N_STATES, N_STATES, 1]), persistent=False)
+        self.register_buffer("radix", torch.tensor([N_COLORS * N_STATES, N_STATES, 1], dtype=torch.int32), persistent=False)
         c = channels
         self.convs = nn.Sequential(
             nn.Conv2d(CHANNELS, c, 3, stride=2, padding=1), nn.ReLU(),
@@ -49,10 +50,10 @@ class GridEncoder(nn.Module):
 
     def one_hot(self, obs: Tensor) -> Tensor:
         """``"b w h 3"`` integer cells -> ``"b 21 w h"`` float one-hot (channels-last memory)."""
-        idx = (obs.long() * self.radix).sum(-1)
-        return rearrange(self.table[idx], "b w h c -> b c w h")
+        idx = (obs.to(torch.int32) * self.radix).sum(-1)
+        return rearrange(F.embedding(idx, self.table), "b w h c -> b c w h")
 
-    def forward(self, obs: Tensor) -> Tensor:
+    def check(self, obs: Tensor) -> None:
         if obs.shape[1:] != (self.width, self.height, 3):
             raise SpecMismatchError(
                 f"Grid level expects observations of shape (b, {self.width}, {self.height}, 3); "
@@ -60,8 +61,14 @@ class GridEncoder(nn.Module):
             )
         if obs.dtype.is_floating_point:
             raise SpecMismatchError(f"Grid level expects integer cell codes (uint8); got {obs.dtype}.")
-        h = self.convs(self.one_hot(obs))
-        return self.proj(rearrange(h, "b c w h -> b (c w h)"))
+
+    def trunk(self, one_hot: Tensor) -> Tensor:
+        """``"b 21 w h"`` one-hot -> ``"b d"``."""
+        return self.proj(rearrange(self.convs(one_hot), "b c w h -> b (c w h)"))
+
+    def forward(self, obs: Tensor) -> Tensor:
+        self.check(obs)
+        return self.trunk(self.one_hot(obs))
 
 
 @register_level("grid")
@@ -82,3 +89,11 @@ class GridLevel(Level):
         encoder = GridEncoder(w, h, cfg.dim, channels=int(cfg.args.get("channels", 32)))
         predictor = ResidualPredictor(cfg.dim, spec.action_spec.input_dim, cfg.hidden)
         return cls(spec, encoder, predictor, inverse_head(spec))
+
+    def encode_both(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Online and target states from one shared one-hot (the costliest step of the encoder)."""
+        self.encoder.check(x)
+        one_hot = self.encoder.one_hot(x)
+        with torch.no_grad():
+            target = self.target_encoder.trunk(one_hot)
+        return self.encoder.trunk(one_hot), target

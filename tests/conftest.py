@@ -1,0 +1,30 @@
+"""Shared fixtures: a tiny collected dataset and the debug preset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from hjepa.config import ExperimentConfig
+from hjepa.data.collect import collect
+from hjepa.experiments.presets import debug
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def debug_cfg() -> ExperimentConfig:
+    return debug()
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory, debug_cfg: ExperimentConfig) -> Path:
+    """3,000 random-walk transitions in MiniGrid-Empty-8x8 (the debug preset's data)."""
+    out = tmp_path_factory.mktemp("tiny") / "data"
+    collect(debug_cfg.data, out, progress=False)
+    return out

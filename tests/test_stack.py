@@ -1,0 +1,103 @@
+"""The stack's joint loss: terms per level, joint gradients, determinism, data windows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hjepa.config import ExperimentConfig
+from hjepa.data.storage import OfflineDataset
+from hjepa.datamodule import WindowDataModule, window_starts
+from hjepa.errors import NonFiniteLossError
+from hjepa.stack import HJEPA
+from hjepa.training import HJEPAModule
+from hjepa.config import to_dict
+
+
+def make_stack(cfg: ExperimentConfig, data: Path, seed: int = 0) -> tuple[HJEPA, dict]:
+    torch.manual_seed(seed)
+    dm = WindowDataModule(data, cfg.window, batch_size=8, steps=4, seed=seed)
+    stack = HJEPA.from_config(cfg, dm.data.obs_spec, dm.data.action_spec)
+    return stack, next(iter(dm.train_dataloader()))
+
+
+def test_terms_per_level(debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
+    stack, batch = make_stack(debug_cfg, tiny_data)
+    out = stack(batch["obs"], batch["actions"], batch["groups"])
+    for k in range(3):
+        for term in ("pred", "idm", "var", "cov"):
+            assert f"level{k}/{term}" in out.terms
+        assert (f"level{k}/upward" in out.terms) == (k > 0)
+    assert "level0/rollout" in out.terms  # level 0 rolls out several steps within the window
+    assert torch.isfinite(out.loss)
+    health = stack.health(out, batch["groups"])
+    assert {"level2/nn_acc", "level1/eff_rank", "level0/pred_rel_copy", "level0/step_ratio"} <= set(health)
+
+
+def test_one_backward_reaches_every_level(debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
+    stack, batch = make_stack(debug_cfg, tiny_data)
+    stack(batch["obs"], batch["actions"], batch["groups"]).loss.backward()
+    for k, level in enumerate(stack.levels):
+        for part in (level.encoder, level.predictor, level.inverse_model):
+            grads = [p.grad for p in part.parameters()]
+            assert all(g is not None for g in grads), f"level {k} {type(part).__name__} got no gradient"
+            assert sum(g.abs().sum() for g in grads) > 0
+
+
+def test_upper_levels_do_not_shape_lower_encoders(debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
+    stack, batch = make_stack(debug_cfg, tiny_data)
+    out = stack(batch["obs"], batch["actions"], batch["groups"])
+    sum(v for k, v in out.terms.items() if k.startswith("level2/") and not k.endswith("upward")).backward()
+    assert all(p.grad is None for p in stack.levels[0].encoder.parameters())
+
+
+def test_seeded_forward_is_deterministic(debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
+    s1, b1 = make_stack(debug_cfg, tiny_data, seed=3)
+    s2, b2 = make_stack(debug_cfg, tiny_data, seed=3)
+    s3, _ = make_stack(debug_cfg, tiny_data, seed=4)
+    l1 = s1(b1["obs"], b1["actions"], b1["groups"]).loss
+    l2 = s2(b2["obs"], b2["actions"], b2["groups"]).loss
+    l3 = s3(b1["obs"], b1["actions"], b1["groups"]).loss
+    assert torch.equal(l1, l2)
+    assert not torch.equal(l1, l3)
+
+
+def test_nan_loss_names_level_and_term(debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
+    _, batch = make_stack(debug_cfg, tiny_data)
+    module = HJEPAModule(to_dict(debug_cfg), *(s.to_dict() for s in _specs(tiny_data)))
+    with torch.no_grad():
+        module.stack.levels[1].predictor.net[-1].bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError) as info:
+        module._common_step(batch, "val")
+    assert info.value.level == 1 and info.value.term == "pred"
+    assert "level 1's 'pred' loss" in str(info.value)
+
+
+def _specs(data: Path) -> tuple:
+    ds = OfflineDataset.open(data)
+    return ds.obs_spec, ds.action_spec
+
+
+def test_windows_stay_inside_episodes(debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
+    ds = OfflineDataset.open(tiny_data)
+    episode = ds.episode_of_step()
+    dm = WindowDataModule(tiny_data, debug_cfg.window, batch_size=32, steps=3, seed=0)
+    starts = dm.train_starts
+    assert len(starts) > 0
+    ends = starts + debug_cfg.window - 1
+    assert np.array_equal(episode[starts], episode[ends])
+    batch = dm.train_dataloader().dataset[0]
+    assert batch["obs"].shape == (32, debug_cfg.window, *ds.obs_spec.shape)
+    assert batch["actions"].shape == (32, debug_cfg.window - 1)
+    assert (batch["actions"] >= 0).all()  # the end-of-episode padding never enters a window
+    again = dm.train_dataloader().dataset[0]
+    assert torch.equal(batch["obs"], again["obs"])
+
+
+def test_window_starts_by_hand() -> None:
+    # episodes of 3, 5 and 4 observations; windows of 4 fit 0, 2 and 1 times
+    starts = window_starts(np.array([0, 3, 8, 12]), np.array([0, 1, 2]), window=4)
+    assert starts.tolist() == [3, 4, 8]
