@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import textwrap
 from pathlib import Path
 from typing import Callable
 
 from rich.console import Console
+from rich.markup import escape
 
 from hjepa.config import ExperimentConfig, apply_overrides, dump_yaml, load_yaml
 from hjepa.errors import HJEPAError
@@ -63,10 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _base_config(preset: ExperimentConfig, args: argparse.Namespace) -> ExperimentConfig:
+    """The config file given with --config, else the command's preset."""
+    return load_yaml(args.config) if args.config else preset
+
+
 def _finish_config(cfg: ExperimentConfig, args: argparse.Namespace) -> ExperimentConfig:
-    """Apply --config, --seed, --device and --set, in that order (--set wins)."""
-    if args.config:
-        cfg = load_yaml(args.config)
+    """Apply --seed, --device and --set, in that order (--set wins)."""
     if args.seed is not None:
         cfg = dataclasses.replace(cfg, seed=args.seed, data=dataclasses.replace(cfg.data, seed=args.seed))
     if args.device:
@@ -79,7 +82,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> None:
     from hjepa.experiments.presets import get_experiment
     from hjepa.experiments.runner import run_experiment
 
-    cfg = _finish_config(get_experiment(args.experiment, quick=args.quick, seed=args.seed or 0), args)
+    cfg = _finish_config(_base_config(get_experiment(args.experiment, quick=args.quick, seed=args.seed or 0), args), args)
     out = Path(args.out or f"runs/{args.experiment}{'-quick' if args.quick else ''}")
     result = run_experiment(cfg, out, resume=args.resume, console=console)
     console.print(f"Run folder: {result.out} (config.yaml, data/, checkpoints/last.ckpt, metrics.csv, report.md, plots/)")
@@ -92,8 +95,14 @@ def cmd_collect(args: argparse.Namespace, console: Console) -> None:
 
     fields = {"env_id": args.env, "transitions": args.transitions, "episode_len": args.episode_len,
               "layouts": args.layouts, "obs_mode": args.obs_mode, "seed": args.seed}  # fmt: skip
-    data = CollectConfig(**{k: v for k, v in fields.items() if v is not None})
-    cfg = _finish_config(config_for_dataset(data.env_id, "grid", dataclasses.asdict(data), data.seed), args)
+    given = {k: v for k, v in fields.items() if v is not None}
+    if args.config:
+        base = load_yaml(args.config)
+        cfg = dataclasses.replace(base, data=dataclasses.replace(base.data, **given))
+    else:
+        data = CollectConfig(**given)
+        cfg = config_for_dataset(data.env_id, data.obs_mode, dataclasses.asdict(data), data.seed)
+    cfg = _finish_config(cfg, args)
     out = Path(args.out)
     meta = collect(cfg.data, out / "data", progress=console.is_terminal)
     write_text(out / "config.yaml", dump_yaml(cfg))
@@ -108,7 +117,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> None:
     from hjepa.io import write_text
 
     ds = OfflineDataset.open(args.data)
-    cfg = config_for_dataset(ds.meta.env_id, ds.obs_spec.kind, ds.meta.collector, ds.meta.seed)
+    cfg = _base_config(config_for_dataset(ds.meta.env_id, ds.obs_spec.kind, ds.meta.collector, ds.meta.seed or 0), args)
     if args.levels is not None:
         cfg = with_levels(cfg, args.levels)
     if args.steps is not None:
@@ -137,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     except HJEPAError as exc:
         if args.debug:
             raise
-        err.print(f"[bold red]error:[/bold red] {textwrap.fill(str(exc), 100)}", highlight=False)
+        err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -145,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # an hjepa bug: say so plainly, traceback on request
         if args.debug:
             raise
-        err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc}. Run again with --debug for the traceback.")
+        err.print(f"[bold red]internal error:[/bold red] {escape(f'{type(exc).__name__}: {exc}')}. "
+                  "Run again with --debug for the traceback.", highlight=False, soft_wrap=True)  # fmt: skip
         return EXIT_INTERNAL_ERROR
     return 0
 

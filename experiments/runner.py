@@ -61,7 +61,9 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, resume: bool = False,
 
 
 def finish_training_report(cfg: ExperimentConfig, out: Path, result: TrainResult, console: Console) -> list[dict]:
-    """Print the per-level table, plot the losses and write report.md."""
+    """Print the per-level table, plot the losses and write report.md (global rank 0 only)."""
+    if not result.rank_zero:
+        return []
     stack = load_module(result.checkpoint).stack
     metrics = read_metrics(result.metrics_csv)
     rows = level_summary(stack, metrics)

@@ -7,6 +7,7 @@ overrides such as ``levels.0.dim=128`` (``level.0.dim`` is accepted too).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
@@ -75,9 +76,9 @@ class LossConfig:
     regularizer: RegularizerConfig = field(default_factory=RegularizerConfig)
     """Anti-collapse term."""
     detach_below: bool = True
-    """Level k > 0 reads the level below's states and actions without gradient, so each
-    level's encoder is shaped by its own losses only (upward terms still reach level k's
-    predictor)."""
+    """Level k > 0 reads the level below's states and actions without gradient, so level k's
+    own terms never reach the levels below; only the upward term (level k-1's rollout read
+    through E_k) trains level k-1's encoder and predictor together with E_k."""
 
 
 @dataclass(frozen=True)
@@ -110,16 +111,14 @@ class TrainConfig:
     """Lightning precision: "auto" (bf16-mixed on GPU, 32-true on CPU), "32-true", "bf16-mixed", ..."""
     accelerator: str = "auto"
     """Lightning accelerator: "auto", "cpu", "gpu"/"cuda"."""
-    devices: str = "auto"
-    """Lightning devices ("auto", a count, or a list)."""
+    devices: int | str = "auto"
+    """Lightning devices ("auto", a count, or a list such as "0,1")."""
     strategy: str = "auto"
     """Lightning strategy ("auto", "ddp", ...)."""
     num_nodes: int = 1
     """Nodes for multi-node DDP."""
     num_threads: int = 0
     """CPU threads for torch (0: all cores)."""
-    compile: bool = False
-    """Wrap the stack in ``torch.compile`` (GPU runs)."""
 
 
 @dataclass(frozen=True)
@@ -217,8 +216,13 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         return tuple(_convert(item, v, f"{where}.{i}") for i, v in enumerate(value))
     if origin in (typing.Union, types.UnionType):
         return value
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if tp is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:  # YAML 1.1 reads "1e-3" as a string
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected a number, got {value!r}.") from None
+    if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # e.g. --set train.precision=32
     if tp in (int, float, str, bool) and not isinstance(value, tp):
         raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}.")
     if tp is int and isinstance(value, bool):
@@ -273,7 +277,7 @@ def _set_path(node: Any, parts: list[str], value: Any, item: str) -> None:
             raise ConfigError(f"Override '{item}': '{head}' is not a valid index (0..{len(node)}).")
         idx = int(head)
         if idx == len(node):  # grow the stack by one level
-            node.append(dict(node[-1]))
+            node.append(copy.deepcopy(node[-1]))
         target = node[idx]
     elif isinstance(node, dict):
         if head not in node:

@@ -95,9 +95,12 @@ class WindowDataModule(L.LightningDataModule):
             self.val_starts = self.train_starts  # too few episodes to hold any out
 
     def train_dataloader(self) -> DataLoader:
+        # Under DDP the distributed sampler hands each rank every world-th index, so the
+        # dataset holds steps * world batches and every rank still gets `steps` distinct ones.
+        world = self.trainer.world_size if self.trainer is not None else 1
         remaining = max(self.steps - self.start_step, 0)
-        ds = WindowBatches(self.data, self.train_starts, self.window, self.batch_size, self.seed, remaining,
-                           offset=self.start_step)  # fmt: skip
+        ds = WindowBatches(self.data, self.train_starts, self.window, self.batch_size, self.seed, remaining * world,
+                           offset=self.start_step * world)  # fmt: skip
         return DataLoader(ds, batch_size=None, shuffle=False, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:

@@ -50,6 +50,7 @@ class NonFiniteLossError(HJEPAError, FloatingPointError):
         self.level, self.term, self.value, self.step = level, term, value, step
         super().__init__(
             f"Training stopped at step {step}: level {level}'s '{term}' loss is {value}. "
-            "The last good checkpoint is kept (checkpoints/last.ckpt). Lower the learning rate, "
-            "check the data for NaNs, or use precision=32."
+            "Nothing was saved after the fault: checkpoints/last.ckpt, if one was written, is the last "
+            "one before it. Lower the learning rate, check the data for NaNs, or train with "
+            "--set train.precision=32-true."
         )

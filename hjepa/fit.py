@@ -36,6 +36,7 @@ class TrainResult:
     samples_per_s: float
     peak_mem_mb: float
     device: str
+    rank_zero: bool = True
     final_metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -106,6 +107,7 @@ def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: b
         samples_per_s=meter.rate() * t.batch_size * (cfg.window - 1),
         peak_mem_mb=peak_memory_mb(),
         device=str(module.device),
+        rank_zero=trainer.is_global_zero,
         final_metrics=metrics,
     )
 
@@ -124,7 +126,7 @@ def _make_trainer(cfg: ExperimentConfig, out: Path, meter: Callback, progress: b
     return L.Trainer(
         max_steps=t.steps,
         accelerator=t.accelerator,
-        devices=t.devices if t.devices == "auto" or "," in str(t.devices) else int(t.devices),
+        devices=t.devices,
         strategy=t.strategy,
         num_nodes=t.num_nodes,
         precision=resolve_precision(t.precision, t.accelerator),

@@ -47,7 +47,8 @@ class HJEPAModule(L.LightningModule):
 
     # ------------------------------------------------------------------ steps
     def _common_step(self, batch: dict[str, torch.Tensor], stage: str) -> StackOutput:
-        out = self.stack(batch["obs"], batch["actions"], batch["groups"])
+        groups = batch["groups"] if self.cfg.loss.regularizer.by_layout else None
+        out = self.stack(batch["obs"], batch["actions"], groups)
         self._check_finite(out)
         prefix = "" if stage == "train" else f"{stage}/"
         logged = {f"{prefix}{k}": v.detach() for k, v in out.terms.items()}
@@ -55,7 +56,7 @@ class HJEPAModule(L.LightningModule):
         on_step = stage == "train"
         self.log_dict(logged, on_step=on_step, on_epoch=not on_step, batch_size=batch["obs"].shape[0], sync_dist=not on_step)
         if stage != "train" or self.global_step % self.cfg.train.log_every == 0:
-            health = {f"{prefix}{k}": v for k, v in self.stack.health(out, batch["groups"]).items()}
+            health = {f"{prefix}{k}": v for k, v in self.stack.health(out, groups).items()}
             self.log_dict(health, on_step=on_step, on_epoch=not on_step, batch_size=batch["obs"].shape[0], sync_dist=not on_step)
         return out
 

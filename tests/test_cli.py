@@ -90,11 +90,6 @@ def test_collect_non_navigation_env(capsys: pytest.CaptureFixture[str], tmp_path
     assert not (tmp_path / "c" / "data").exists()
 
 
-@pytest.mark.xfail(
-    reason="library bug: experiments/cli.py main() prints the message through rich markup, which swallows "
-    "'[nav]' in \"pip install 'hjepa[nav]'\" (any [word] in a message is read as a style tag)",
-    strict=True,
-)
 def test_error_messages_keep_square_brackets(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run_cli(capsys, "collect", "--env", "CartPole-v1", "--transitions", "100", "--out", str(tmp_path / "c"))
     assert code == 2 and "hjepa[nav]" in flat(err), err
@@ -321,12 +316,6 @@ def test_collect_is_reproducible_from_its_config(capsys: pytest.CaptureFixture[s
     assert load_yaml(str(a / "config.yaml")) == load_yaml(str(b / "config.yaml"))
 
 
-@pytest.mark.xfail(
-    reason="library bug: experiments/cli.py _finish_config replaces the config with --config FILE after the "
-    "command's own flags were applied, so explicit flags (collect --transitions/--env/..., train --steps/--levels) "
-    "are silently dropped when --config is given",
-    strict=True,
-)
 def test_explicit_flags_win_over_config_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     assert run_cli(capsys, "collect", "--transitions", "300", "--env", ENV, "--out", str(a))[0] == 0
@@ -335,11 +324,6 @@ def test_explicit_flags_win_over_config_file(capsys: pytest.CaptureFixture[str],
     assert OfflineDataset.open(b).num_transitions == 200
 
 
-@pytest.mark.xfail(
-    reason="library bug: cmd_collect builds config.yaml with config_for_dataset(..., 'grid', ...) whatever "
-    "--obs-mode is, so an image dataset's config.yaml names a grid level 0 and cannot train on it",
-    strict=True,
-)
 def test_collect_image_config_matches_the_data(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "img"
     code, _, err = run_cli(capsys, "collect", "--env", ENV, "--transitions", "200", "--out", str(out), "--obs-mode", "image")
