@@ -87,7 +87,11 @@ def training_report_md(cfg: ExperimentConfig, result: TrainResult, rows: list[di
         f"Training: {result.steps} steps, {result.wall_s:.1f} s on {result.device}, "
         f"{result.samples_per_s:,.0f} transitions/s, peak memory {result.peak_mem_mb:,.0f} MB.",
         "",
-        "| level | kind | tau | dim | params | pred loss first | pred loss last | pred/copy | NN acc | std | eff. rank | step/norm |",
+        "Prediction error is the one-step MSE over the targets' per-dimension variance (`pred_norm`); "
+        "pred/copy is the error relative to copying the last state (< 1: better than copying); NN acc is the "
+        "fraction of predictions that land nearest to their true next state within a batch.",
+        "",
+        "| level | kind | tau | dim | params | pred err first | pred err last | pred/copy | NN acc | std | eff. rank | step/norm |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:

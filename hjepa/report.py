@@ -29,10 +29,11 @@ def read_metrics(path: str | Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def level_summary(stack: HJEPA, metrics: dict[str, list[tuple[int, float]]]) -> list[dict[str, float | int | str]]:
-    """One row per level: timescale, size, first/last prediction loss, health at the end."""
+    """One row per level: timescale, size, first/last prediction error (in units of the
+    targets' spread, ``pred_norm``), health at the end."""
     rows = []
     for k, level in enumerate(stack.levels):
-        pred = metrics.get(f"level{k}/pred", [])
+        pred = metrics.get(f"level{k}/pred_norm", [])
         row: dict[str, float | int | str] = {
             "level": k,
             "kind": level.kind,
@@ -57,7 +58,7 @@ def _tail_mean(series: list[tuple[int, float]], n: int = 5) -> float:
 def summary_table(rows: list[dict[str, float | int | str]], title: str = "Training summary") -> Table:
     """A rich table of :func:`level_summary` rows."""
     table = Table(title=title)
-    for col in ("level", "kind", "tau", "dim", "params", "pred loss", *SHORT.values()):
+    for col in ("level", "kind", "tau", "dim", "params", "pred err", *SHORT.values()):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
@@ -76,11 +77,11 @@ def plot_losses(metrics: dict[str, list[tuple[int, float]]], num_levels: int, pa
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     for k in range(num_levels):
-        for ax, term in zip(axes, ("pred", "nn_acc")):
+        for ax, term in zip(axes, ("pred_norm", "nn_acc")):
             series = metrics.get(f"level{k}/{term}", [])
             if series:
                 ax.plot(*zip(*series), label=f"level {k}")
-    axes[0].set(title="one-step prediction loss", xlabel="step", yscale="log")
+    axes[0].set(title="one-step prediction error / target spread", xlabel="step", yscale="log")
     axes[1].set(title="one-step nearest-neighbour accuracy", xlabel="step", ylim=(0, 1))
     for ax in axes:
         ax.legend()

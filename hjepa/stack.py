@@ -157,11 +157,11 @@ class HJEPA(nn.Module):
         n_pairs = t - tau
         pred = level.predict(rearrange(s[:, :n_pairs], "b t d -> (b t) d"), rearrange(a, "b t e -> (b t) e"))
         pred = rearrange(pred, "(b t) d -> b t d", b=b)
-        terms = {"pred": spread_mse(pred, tgt[:, tau:], tgt)}
+        terms = {"pred": F.mse_loss(pred.float(), tgt[:, tau:].float())}
         roll = level.rollout(s[:, 0], a[:, ::tau][:, : self._rollout_len(k, t)])
         if roll.shape[1] > 1:
             roll_tgt = tgt[:, 2 * tau :: tau][:, : roll.shape[1] - 1]
-            terms["rollout"] = spread_mse(roll[:, 1:], roll_tgt, tgt)
+            terms["rollout"] = F.mse_loss(roll[:, 1:].float(), roll_tgt.float())
         inv = level.inverse_dynamics(s[:, :n_pairs], s[:, tau:])
         terms["idm"] = self._idm_loss(k, level, inv, a, env_actions)
         reg = self.regularizer(rearrange(s, "b t d -> (b t) d"), groups)
@@ -185,7 +185,7 @@ class HJEPA(nn.Module):
         """Level k-1's rollout over one step of level k, read through E_k, vs level k's target."""
         stride = level.spec.config.stride
         lifted = level.encode(below.rollout[:, stride - 1])
-        return spread_mse(lifted, tgt[:, level.spec.tau], tgt)
+        return F.mse_loss(lifted.float(), tgt[:, level.spec.tau].float())
 
     def _weight(self, name: str) -> float:
         term = name.split("/", 1)[1]
@@ -207,6 +207,7 @@ class HJEPA(nn.Module):
             m["step_ratio"] = diagnostics.step_ratio(lp.states[:, 0], lp.states[:, tau], groups)
             prev, tgt_next, pred = lp.targets[:, 0], lp.targets[:, tau], lp.predictions[:, 0]
             m["pred_rel_copy"] = diagnostics.relative_prediction_error(pred, tgt_next, prev)
+            m["pred_norm"] = spread_mse(lp.predictions, lp.targets[:, tau:], lp.targets).item()
             m["nn_acc"] = diagnostics.nearest_neighbour_accuracy(pred, tgt_next)
             metrics.update({f"level{k}/{name}": v for name, v in m.items()})
         return metrics
@@ -215,9 +216,10 @@ class HJEPA(nn.Module):
 def spread_mse(pred: Tensor, target: Tensor, reference: Tensor) -> Tensor:
     """MSE in units of the targets' spread: ``mse(pred, target) / mean per-dim var(reference)``.
 
-    Scale-invariant, so the loss cannot fall by shrinking the embeddings, and it starts high
-    (copying is as bad as the states are spread) rather than near zero when a freshly
-    initialised encoder maps every observation to nearly the same point.
+    A diagnostic, not a loss: the raw MSE of a fresh encoder is tiny because every
+    observation maps to nearly the same point, and it rises as the regulariser spreads the
+    states; this figure is comparable across training. (Used as a loss, its gradient grows as
+    the spread shrinks and drove the embeddings to collapse.)
     """
     spread = rearrange(reference.detach().float(), "b t d -> (b t) d").var(dim=0).mean().clamp_min(1e-6)
     return F.mse_loss(pred.float(), target.float()) / spread

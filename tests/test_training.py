@@ -35,7 +35,9 @@ def test_every_level_learns(trained) -> None:
     cfg, result = trained
     metrics = read_metrics(result.metrics_csv)
     for k in range(len(cfg.levels)):
-        pred = [v for _, v in metrics[f"level{k}/pred"]]
+        # prediction loss in units of the targets' spread (the raw MSE of a fresh encoder is
+        # tiny because all states start close together, and rises as they spread)
+        pred = [v for _, v in metrics[f"level{k}/pred_norm"]]
         first, last = sum(pred[:3]) / 3, sum(pred[-3:]) / 3
         assert last < first, f"level {k}: prediction loss did not fall ({first:.4f} -> {last:.4f})"
         rel = [v for _, v in metrics[f"val/level{k}/pred_rel_copy"]]
