@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +32,6 @@ class RunResult:
 
 def ensure_data(cfg: ExperimentConfig, out: Path, console: Console) -> tuple[Path, float]:
     """Collect ``cfg.data`` into ``out/data`` unless an identical dataset is already there."""
-    import time
-
     data_dir = out / "data"
     if data_dir.exists():
         try:

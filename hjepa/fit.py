@@ -13,6 +13,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
+from hjepa.checkpoint import read_checkpoint
 from hjepa.config import ExperimentConfig, to_dict
 from hjepa.datamodule import WindowDataModule
 from hjepa.errors import CheckpointError
@@ -146,8 +147,7 @@ def _make_trainer(cfg: ExperimentConfig, out: Path, meter: Callback, progress: b
 def _resume_step(ckpt_path: Path) -> int:
     if not ckpt_path.is_file():
         raise CheckpointError(f"Cannot resume: no checkpoint at '{ckpt_path}'. Start without --resume.")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    return int(ckpt.get("global_step", 0))
+    return int(read_checkpoint(ckpt_path).get("global_step", 0))
 
 
 def peak_memory_mb() -> float:

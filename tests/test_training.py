@@ -93,6 +93,13 @@ def test_resume_without_checkpoint_is_an_error(tmp_path: Path, debug_cfg: Experi
         fit(debug_cfg, tiny_data, tmp_path, resume=True, progress=False)
 
 
+def test_resume_from_corrupt_checkpoint_names_the_file(tmp_path: Path, debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="last.ckpt.*corrupt"):
+        fit(debug_cfg, tiny_data, tmp_path, resume=True, progress=False)
+
+
 def test_nan_stops_training_and_keeps_last_checkpoint(tmp_path: Path, debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
     good = with_steps(debug_cfg, 4, epoch_steps=2)
     fit(good, tiny_data, tmp_path, progress=False)
