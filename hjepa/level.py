@@ -89,6 +89,14 @@ class Level(nn.Module):
         raise NotImplementedError
 
     @classmethod
+    def with_encoder(cls, spec: LevelSpec, encoder: nn.Module) -> "Level":
+        """A level acting with env actions: ``encoder`` plus the default residual predictor
+        and inverse-dynamics head (what every built-in level-0 kind uses)."""
+        cfg = spec.config
+        predictor = ResidualPredictor(cfg.dim, spec.action_spec.input_dim, cfg.hidden)
+        return cls(spec, encoder, predictor, inverse_head(spec))
+
+    @classmethod
     def check_input(cls, spec: LevelSpec) -> None:
         """Raise :class:`SpecMismatchError` if this kind cannot take the spec's input."""
         got = spec.obs_spec.kind if spec.index == 0 else "latent"

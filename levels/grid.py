@@ -14,7 +14,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from hjepa.errors import SpecMismatchError
-from hjepa.level import Level, LevelSpec, ResidualPredictor, inverse_head
+from hjepa.level import Level, LevelSpec
 from hjepa.registry import register_level
 
 N_OBJECTS, N_COLORS, N_STATES = 11, 6, 4
@@ -86,9 +86,7 @@ class GridLevel(Level):
         w, h, c = spec.obs_spec.shape
         if c != 3:
             raise SpecMismatchError(f"Grid observations must have 3 channels per cell, got shape {spec.obs_spec.shape}.")
-        encoder = GridEncoder(w, h, cfg.dim, channels=int(cfg.args.get("channels", 32)))
-        predictor = ResidualPredictor(cfg.dim, spec.action_spec.input_dim, cfg.hidden)
-        return cls(spec, encoder, predictor, inverse_head(spec))
+        return cls.with_encoder(spec, GridEncoder(w, h, cfg.dim, channels=int(cfg.args.get("channels", 32))))
 
     def encode_both(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Online and target states from one shared one-hot (the costliest step of the encoder)."""

@@ -7,7 +7,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from hjepa.errors import SpecMismatchError
-from hjepa.level import Level, LevelSpec, ResidualPredictor, inverse_head
+from hjepa.level import Level, LevelSpec
 from hjepa.registry import register_level
 
 
@@ -51,6 +51,4 @@ class ImageLevel(Level):
         h, w, c = spec.obs_spec.shape
         if c != 3:
             raise SpecMismatchError(f"Image observations must be (h, w, 3) RGB, got shape {spec.obs_spec.shape}.")
-        encoder = ImageEncoder(h, w, cfg.dim, channels=int(cfg.args.get("channels", 32)))
-        predictor = ResidualPredictor(cfg.dim, spec.action_spec.input_dim, cfg.hidden)
-        return cls(spec, encoder, predictor, inverse_head(spec))
+        return cls.with_encoder(spec, ImageEncoder(h, w, cfg.dim, channels=int(cfg.args.get("channels", 32))))

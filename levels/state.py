@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from hjepa.errors import SpecMismatchError
-from hjepa.level import Level, LevelSpec, ResidualPredictor, inverse_head, mlp
+from hjepa.level import Level, LevelSpec, mlp
 from hjepa.registry import register_level
 
 
@@ -37,6 +37,4 @@ class StateLevel(Level):
         cfg = spec.config
         if len(spec.obs_spec.shape) != 1:
             raise SpecMismatchError(f"State observations must be vectors, got shape {spec.obs_spec.shape}.")
-        encoder = StateEncoder(spec.obs_spec.shape[0], cfg.dim, cfg.hidden, int(cfg.args.get("depth", 2)))
-        predictor = ResidualPredictor(cfg.dim, spec.action_spec.input_dim, cfg.hidden)
-        return cls(spec, encoder, predictor, inverse_head(spec))
+        return cls.with_encoder(spec, StateEncoder(spec.obs_spec.shape[0], cfg.dim, cfg.hidden, int(cfg.args.get("depth", 2))))
