@@ -46,6 +46,7 @@ def load_module(path: str | Path, obs_spec: ObsSpec | None = None, action_spec: 
     if action_spec is not None:
         check_same_spec(ActionSpec.from_dict(hp["action_spec"]), action_spec, "Action spec of the checkpoint vs the environment")
     module = HJEPAModule(hp["config"], hp["obs_spec"], hp["action_spec"], hp.get("data_path", ""))
+    module.on_load_checkpoint(ckpt)
     try:
         module.load_state_dict(ckpt["state_dict"])
     except RuntimeError as exc:

@@ -122,6 +122,37 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class CriticConfig:
+    """The trainable critic of every level's cost module (``hjepa.critic``)."""
+
+    enabled: bool = True
+    """Train a critic per level after the world model (off: planners use latent distance only)."""
+    gammas: tuple[float, ...] = (0.95, 0.9)
+    """Discount per step of level k (the last entry serves every higher level)."""
+    steps: int = 3000
+    """Optimisation steps per level."""
+    batch_size: int = 512
+    """(state, goal) pairs per step."""
+    lr: float = 3e-4
+    """Adam learning rate."""
+    hidden: int = 256
+    """Hidden width of the critic MLP."""
+    depth: int = 3
+    """Hidden layers of the critic MLP."""
+    expectile: float = 0.8
+    """Weight of targets above the prediction (> 0.5 leans to the better successors)."""
+    polyak: float = 0.005
+    """Target-critic update rate."""
+    p_self: float = 0.2
+    """Fraction of goals that are the state itself."""
+    p_future: float = 0.5
+    """Fraction of goals that are later states of the same trajectory (the rest: random states)."""
+
+    def gamma_at(self, k: int) -> float:
+        return float(self.gammas[min(k, len(self.gammas) - 1)])
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Everything a run needs: data, stack, losses, training."""
 
@@ -137,6 +168,8 @@ class ExperimentConfig:
     """Joint loss weights."""
     train: TrainConfig = field(default_factory=TrainConfig)
     """Optimisation."""
+    critic: CriticConfig = field(default_factory=CriticConfig)
+    """Per-level critics of the cost module."""
 
     def __post_init__(self) -> None:
         validate_levels(self.levels)

@@ -54,3 +54,7 @@ class NonFiniteLossError(HJEPAError, FloatingPointError):
             "one before it. Lower the learning rate, check the data for NaNs, or train with "
             "--set train.precision=32-true."
         )
+
+
+class InvalidGoalError(HJEPAError, ValueError):
+    """A goal or start cell that is outside the grid, inside a wall, or unreachable."""

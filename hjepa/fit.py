@@ -15,6 +15,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from hjepa.checkpoint import read_checkpoint
 from hjepa.config import ExperimentConfig, to_dict
+from hjepa.critic import CriticReport, train_critics
 from hjepa.datamodule import WindowDataModule
 from hjepa.errors import CheckpointError
 from hjepa.training import HJEPAModule
@@ -39,6 +40,7 @@ class TrainResult:
     device: str
     rank_zero: bool = True
     final_metrics: dict[str, float] = field(default_factory=dict)
+    critic: CriticReport | None = None
 
 
 class ThroughputMeter(Callback):
@@ -98,6 +100,11 @@ def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: b
     trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if resume else None)
     wall = time.perf_counter() - t0
     trainer.save_checkpoint(ckpt_path)
+    critic = None
+    if cfg.critic.enabled and trainer.is_global_zero:
+        critic = train_critics(module.stack, dm.data, cfg.critic, cfg.seed, progress)
+        module.train()
+        _save_atomic(trainer, ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     return TrainResult(
         checkpoint=ckpt_path,
@@ -110,6 +117,7 @@ def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: b
         device=str(module.device),
         rank_zero=trainer.is_global_zero,
         final_metrics=metrics,
+        critic=critic,
     )
 
 
@@ -142,6 +150,13 @@ def _make_trainer(cfg: ExperimentConfig, out: Path, meter: Callback, progress: b
         deterministic=False,
         default_root_dir=out,
     )
+
+
+def _save_atomic(trainer: L.Trainer, path: Path) -> None:
+    """Save to a temporary name and rename: a crash never leaves a half-written checkpoint."""
+    tmp = path.with_name(path.name + ".tmp")
+    trainer.save_checkpoint(tmp)
+    tmp.replace(path)
 
 
 def _resume_step(ckpt_path: Path) -> int:

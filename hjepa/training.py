@@ -15,6 +15,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from hjepa.critic import attach_critics
 from hjepa.config import ExperimentConfig, from_dict
 from hjepa.errors import NonFiniteLossError
 from hjepa.specs import ActionSpec, ObsSpec
@@ -112,13 +113,23 @@ class HJEPAModule(L.LightningModule):
     # ------------------------------------------------------------------ optimiser
     def configure_optimizers(self) -> dict[str, Any]:
         t = self.cfg.train
-        params = [p for p in self.parameters() if p.requires_grad]
+        # Critics train in their own phase (hjepa.critic), never in the world model's optimiser.
+        params = [p for n, p in self.named_parameters() if p.requires_grad and ".heads.critic." not in n]
         opt = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, t.warmup_steps, t.steps))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["hjepa_format"] = CHECKPOINT_FORMAT
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint with trained critics gets critic heads before its weights load."""
+        if has_critics(checkpoint["state_dict"]):
+            attach_critics(self.stack, self.cfg.critic)
+
+
+def has_critics(state_dict: dict[str, Any]) -> bool:
+    return any(".heads.critic." in key for key in state_dict)
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:

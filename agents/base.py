@@ -1,0 +1,53 @@
+"""The agent interface and the name registry used by ``hjepa evaluate`` and ``hjepa bench``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hjepa.errors import UnknownNameError
+
+AGENTS = ("hjepa", "flat", "random", "oracle")
+
+
+class Agent:
+    """Base class: subclasses implement :meth:`_reset` and :meth:`_act`.
+
+    Attributes:
+        name: the agent's name in reports.
+        trace: one entry per env step (planning agents: a ``StepTrace`` with every level).
+        predictor_calls: world-model predictor calls made in the current episode.
+    """
+
+    name = "agent"
+
+    def __init__(self) -> None:
+        self.trace: list[Any] = []
+        self.predictor_calls = 0
+
+    def reset(self, obs: np.ndarray, goal_obs: np.ndarray) -> None:
+        """Start an episode at observation ``obs`` with the goal given as an observation."""
+        self.trace, self.predictor_calls = [], 0
+        self._reset(np.asarray(obs), np.asarray(goal_obs))
+
+    def act(self, obs: np.ndarray) -> int:
+        """The next action (index into the env's action spec)."""
+        return int(self._act(np.asarray(obs)))
+
+    def _reset(self, obs: np.ndarray, goal_obs: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _act(self, obs: np.ndarray) -> int:
+        raise NotImplementedError
+
+
+def make_agent(name: str, **kwargs: Any) -> Agent:
+    """Build agent ``name`` ("hjepa", "flat", "random", "oracle") from keyword arguments."""
+    from hjepa.agents.planning import FlatAgent, HJEPAAgent
+    from hjepa.agents.simple import OracleAgent, RandomAgent
+
+    table = {"hjepa": HJEPAAgent, "flat": FlatAgent, "random": RandomAgent, "oracle": OracleAgent}
+    if name not in table:
+        raise UnknownNameError(f"Unknown agent '{name}'. Agents: {', '.join(AGENTS)}.")
+    return table[name](**kwargs)

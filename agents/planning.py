@@ -1,0 +1,72 @@
+"""Planning agents on a trained stack: the full hierarchy and the flat level-0 planner."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hjepa.agents.base import Agent
+from hjepa.errors import SpecMismatchError
+from hjepa.planning.configurator import Configurator, RuleConfigurator
+from hjepa.planning.hierarchy import HierarchicalPlanner
+
+
+def _as_obs(stack: torch.nn.Module, obs: np.ndarray, what: str) -> torch.Tensor:
+    spec = stack.obs_spec
+    if tuple(obs.shape) != tuple(spec.shape):
+        raise SpecMismatchError(f"The {what} has shape {tuple(obs.shape)}; the model was trained on {tuple(spec.shape)}.")
+    return torch.from_numpy(np.ascontiguousarray(obs)).to(getattr(torch, spec.dtype))
+
+
+class HJEPAAgent(Agent):
+    """The full stack: every level, cost module, configurator and hierarchical MPC."""
+
+    name = "hjepa"
+
+    def __init__(self, stack: torch.nn.Module, configurator: Configurator | None = None, seed: int = 0) -> None:
+        super().__init__()
+        self.stack = stack
+        self.planner = HierarchicalPlanner(stack, configurator or RuleConfigurator(), seed)
+
+    def _reset(self, obs: np.ndarray, goal_obs: np.ndarray) -> None:
+        _as_obs(self.stack, obs, "observation")
+        self.planner.reset(_as_obs(self.stack, goal_obs, "goal observation"))
+
+    def _act(self, obs: np.ndarray) -> int:
+        action, trace = self.planner.act(_as_obs(self.stack, obs, "observation"))
+        self.trace.append(trace)
+        self.predictor_calls += trace.calls
+        return action
+
+
+def beam_calls(n_actions: int, depth: int, width: int) -> int:
+    """Predictor calls of one :func:`beam_search` plus the rollout of the chosen plan."""
+    calls, frontier = 0, 1
+    for _ in range(depth):
+        calls += frontier * n_actions
+        frontier = min(width, frontier * n_actions)
+    return calls + depth
+
+
+def matched_flat_width(budget: float, n_actions: int, depth: int, max_width: int = 4096) -> int:
+    """The widest level-0 beam whose calls per env step stay within ``budget`` (at least 1)."""
+    width = 1
+    while width < max_width and beam_calls(n_actions, depth, width + 1) <= budget:
+        width += 1
+    return width
+
+
+class FlatAgent(HJEPAAgent):
+    """Level 0 alone, with its own cost module (critic to the goal), the same planner and the
+    same budget: a beam of ``horizon`` steps whose width is set so that its predictor calls
+    per env step match ``budget`` (the hierarchy's measured calls per step)."""
+
+    name = "flat"
+
+    def __init__(self, stack: torch.nn.Module, budget: float, horizon: int = 8, seed: int = 0,
+                 use_critic: bool = True) -> None:  # fmt: skip
+        n = stack.action_spec.n
+        self.width = matched_flat_width(budget, n, horizon)
+        self.budget = budget
+        cfg = RuleConfigurator(max_levels=1, flat_horizon=horizon, width=self.width, use_critic=use_critic)
+        super().__init__(stack, cfg, seed)

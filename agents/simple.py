@@ -1,0 +1,62 @@
+"""Baselines: uniform random actions, and the oracle (evaluation only: it reads the map)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hjepa.agents.base import Agent
+from hjepa.envs.oracle import PoseGraph
+from hjepa.errors import InvalidGoalError
+from hjepa.specs import ActionSpec
+
+_AGENT = 10  # MiniGrid's object index of the agent in a symbolic observation
+
+
+class RandomAgent(Agent):
+    """Uniform random actions from a generator seeded once per agent: successive episodes
+    differ, and a run is reproducible."""
+
+    name = "random"
+
+    def __init__(self, action_spec: ActionSpec, seed: int = 0) -> None:
+        super().__init__()
+        self.n = action_spec.n
+        self.rng = np.random.default_rng(seed)
+
+    def _reset(self, obs: np.ndarray, goal_obs: np.ndarray) -> None:
+        pass
+
+    def _act(self, obs: np.ndarray) -> int:
+        return int(self.rng.integers(self.n))
+
+
+def agent_pose(obs: np.ndarray) -> tuple[int, int, int]:
+    """``(x, y, dir)`` of the agent in a symbolic MiniGrid observation ``(W, H, 3)``."""
+    cells = np.argwhere(obs[..., 0] == _AGENT)
+    if len(cells) != 1:
+        raise InvalidGoalError(f"Expected one agent in a symbolic (W, H, 3) observation, found {len(cells)}.")
+    x, y = (int(v) for v in cells[0])
+    return x, y, int(obs[x, y, 2])
+
+
+class OracleAgent(Agent):
+    """Follows a shortest path of the true pose graph (privileged: evaluation only).
+
+    It reads its pose from the symbolic observation and the goal cell from the goal
+    observation, and replans from wherever it is every step.
+    """
+
+    name = "oracle"
+
+    def __init__(self, graph: PoseGraph, action_spec: ActionSpec) -> None:
+        super().__init__()
+        self.graph = graph
+        self.index = {env_id: i for i, env_id in enumerate(action_spec.env_actions)}
+        self.goal: tuple[int, int] = (0, 0)
+
+    def _reset(self, obs: np.ndarray, goal_obs: np.ndarray) -> None:
+        self.goal = agent_pose(goal_obs)[:2]
+
+    def _act(self, obs: np.ndarray) -> int:
+        path = self.graph.path(agent_pose(obs), self.goal)
+        return self.index[path[0]] if path else 0

@@ -1,0 +1,398 @@
+"""The evaluation oracle of MiniGrid navigation: shortest paths over ``(x, y, dir)`` poses.
+
+BENCHMARK.md measures agents against the physical limit: the fewest left / right / forward
+actions from a start pose to a goal cell, turns counted. :class:`PoseGraph` holds that graph
+(a networkx ``DiGraph`` built by simulating :class:`GridNav` itself, so its edges are the
+simulator's rules by construction) and answers distances with one backward BFS per goal;
+:func:`make_tasks` draws tasks stratified by that distance. For evaluation and the ``oracle``
+agent only: a planning agent never sees this module.
+
+Poses are ``(x, y, dir)``, ``dir`` 0=east (+x), 1=south (+y), 2=west, 3=north; cells ``(x, y)`` index ``obs[x][y]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Collection, Iterator, Mapping, Sequence, TypeVar
+
+import networkx as nx
+import numpy as np
+from minigrid.core.constants import IDX_TO_OBJECT
+
+from hjepa.envs.minigrid_nav import ACTIONS, GridNav, LayoutCache
+from hjepa.errors import ConfigError, InvalidGoalError
+
+Pose = tuple[int, int, int]
+Cell = tuple[int, int]
+Bins = Mapping[str, tuple[float, float]]  # ordered name -> (lo, hi), both inclusive
+_V = TypeVar("_V")
+
+#: Actions the pose graph can model: the ones that move or turn the agent.
+POSE_ACTIONS: tuple[int, ...] = (ACTIONS["left"], ACTIONS["right"], ACTIONS["forward"])
+
+
+# ----------------------------------------------------------------------------- cell checks
+def _require_free_cell(xy: Sequence[int], free: Collection[Cell], encoding: np.ndarray, role: str) -> Cell:
+    """``xy`` as a cell of ``free``, or an :class:`InvalidGoalError` that says why not."""
+    if len(xy) != 2:
+        raise InvalidGoalError(f"The {role} cell must be (x, y), got {tuple(xy)}.")
+    (x, y), (width, height) = (int(xy[0]), int(xy[1])), encoding.shape[:2]
+    size = f"{width}x{height} grid"
+    if not (0 <= x < width and 0 <= y < height):
+        raise InvalidGoalError(f"The {role} cell ({x}, {y}) is outside the {size} (x < {width}, y < {height}).")
+    if (x, y) in free:
+        return x, y
+    obj = IDX_TO_OBJECT.get(int(encoding[x, y, 0]), "unknown object")
+    reason = "is not reachable from the layout's start" if obj in ("empty", "floor", "goal") else f"is a {obj}"
+    raise InvalidGoalError(f"The {role} cell ({x}, {y}) {reason} in the {size} ({len(free)} free cells).")
+
+
+def _require_direction(d: int, role: str) -> int:
+    if not 0 <= int(d) < 4:
+        raise InvalidGoalError(f"The {role} direction must be 0 (east), 1 (south), 2 (west) or 3 (north), got {d}.")
+    return int(d)
+
+
+def _check_actions(env_actions: Sequence[int]) -> tuple[int, ...]:
+    actions = tuple(sorted({int(a) for a in env_actions}))
+    if not actions or not set(actions) <= set(POSE_ACTIONS):
+        why = "toggles change doors, not poses: the graph takes the doors as they are now"
+        raise ConfigError(f"PoseGraph models left=0, right=1, forward=2, got {list(env_actions)} ({why}).")
+    return actions
+
+
+def _lru_put(cache: OrderedDict, key: object, value: _V, capacity: int) -> _V:
+    """Insert ``value`` as the newest entry of ``cache``, dropping the oldest beyond ``capacity``."""
+    cache[key] = value
+    if len(cache) > capacity:
+        cache.popitem(last=False)
+    return value
+
+
+# ----------------------------------------------------------------------------- pose graph
+class PoseGraph:
+    """Shortest paths over the poses of one layout, for evaluation.
+
+    Nodes are the 4 poses of every free cell (:meth:`GridNav.free_cells`); there is an edge
+    ``u -> v`` with attribute ``action`` (a MiniGrid action id) for every action that takes
+    pose ``u`` to a different pose ``v``. Reaching the goal means standing on its cell in any
+    direction, so :meth:`distances_to` runs one backward BFS from a virtual node joined to the
+    goal cell's 4 poses (a multi-source BFS from those poses at distance 0).
+
+    Attributes:
+        graph: the frozen networkx ``DiGraph`` (node ``(x, y, dir)``, edge attribute ``action``).
+        width: W, cells along x.
+        height: H, cells along y.
+        cells: the free cells ``(x, y)``, sorted.
+    """
+
+    def __init__(self, graph: nx.DiGraph, encoding: np.ndarray, cache_size: int = 1024) -> None:
+        """Wrap a pose graph (as :meth:`from_nav` builds it) and its layout ``(W, H, 3)``."""
+        self.graph = nx.freeze(graph)
+        self._encoding = np.array(encoding, dtype=np.uint8, copy=True)
+        self.width, self.height = int(encoding.shape[0]), int(encoding.shape[1])
+        self._poses: list[Pose] = sorted(graph.nodes)
+        self._index = {p: i for i, p in enumerate(self._poses)}
+        self.cells: tuple[Cell, ...] = tuple(sorted({(x, y) for x, y, _ in self._poses}))
+        self._cell_set = frozenset(self.cells)
+        # Flat int adjacency: a BFS over it is several times faster than over networkx's views.
+        self._pred: list[list[int]] = [[] for _ in self._poses]
+        self._succ: list[list[tuple[int, int]]] = [[] for _ in self._poses]
+        for u, v, a in sorted(graph.edges(data="action"), key=lambda e: e[2]):  # path(): ties to the smallest action
+            self._pred[self._index[v]].append(self._index[u])
+            self._succ[self._index[u]].append((a, self._index[v]))
+        self._cache: OrderedDict[Cell, np.ndarray] = OrderedDict()
+        self._cache_size = int(cache_size)
+
+    @classmethod
+    def from_nav(cls, nav: GridNav, env_actions: Sequence[int] = POSE_ACTIONS) -> "PoseGraph":
+        """Build the graph by applying each action to each pose with ``nav.step``.
+
+        Args:
+            nav: the layout's simulator; its pose is restored afterwards. Doors count as they
+                are now (open doors are passable, closed ones are walls).
+            env_actions: the MiniGrid action ids the agent may use, a subset of (0, 1, 2).
+
+        Raises:
+            ConfigError: ``env_actions`` names an action that does not change the pose.
+        """
+        actions = _check_actions(env_actions)
+        free = {(int(x), int(y)) for x, y in nav.free_cells()}
+        graph = nx.DiGraph()
+        graph.add_nodes_from((x, y, d) for x, y in sorted(free) for d in range(4))
+        saved, edges = nav.pose, []
+        try:
+            for pose in graph.nodes:
+                for a in actions:
+                    nav.set_pose(*pose)
+                    nav.step(a)
+                    nxt = nav.pose
+                    if nxt != pose and nxt[:2] in free:
+                        edges.append((pose, nxt, {"action": a}))
+        finally:
+            nav.set_pose(*saved)
+        graph.add_edges_from(edges)
+        return cls(graph, nav.encoding)
+
+    def __len__(self) -> int:  # the number of poses, 4 per free cell
+        return len(self._poses)
+
+    def has_cell(self, xy: Sequence[int]) -> bool:
+        """Whether ``(x, y)`` is a free cell of this graph (standable and reachable)."""
+        return len(xy) == 2 and (int(xy[0]), int(xy[1])) in self._cell_set
+
+    def distances_to(self, goal_xy: Sequence[int]) -> dict[Pose, int]:
+        """The number of actions from every pose to the goal cell (poses that cannot reach it
+        are left out). A fresh dict: the caller may change it.
+
+        Raises:
+            InvalidGoalError: the goal cell is outside the grid, a wall, or not reachable.
+        """
+        dist = self._distance_array(goal_xy).tolist()
+        return {p: d for p, d in zip(self._poses, dist) if d >= 0}
+
+    def distance(self, start_pose: Sequence[int], goal_xy: Sequence[int]) -> int:
+        """The fewest actions from ``start_pose`` to standing on ``goal_xy`` (0 if already there).
+
+        Raises:
+            InvalidGoalError: the goal or the start is not a free cell, or the goal cannot be
+                reached from the start with this graph's actions.
+        """
+        start = self._start_index(start_pose)
+        d = int(self._distance_array(goal_xy)[start])
+        if d < 0:
+            raise InvalidGoalError(f"The goal cell {tuple(goal_xy)} cannot be reached from start {tuple(start_pose)}.")
+        return d
+
+    def path(self, start_pose: Sequence[int], goal_xy: Sequence[int]) -> list[int]:
+        """MiniGrid action ids of one shortest path (ties go to the smallest action id).
+
+        Raises:
+            InvalidGoalError: as :meth:`distance`.
+        """
+        remaining = self.distance(start_pose, goal_xy)
+        dist, node, actions = self._distance_array(goal_xy), self._start_index(start_pose), []
+        while remaining > 0:
+            action, node = next((a, v) for a, v in self._succ[node] if dist[v] == remaining - 1)
+            actions.append(action)
+            remaining -= 1
+        return actions
+
+    def _start_index(self, start_pose: Sequence[int]) -> int:
+        if len(start_pose) != 3:
+            raise InvalidGoalError(f"The start pose must be (x, y, dir), got {tuple(start_pose)}.")
+        x, y = _require_free_cell(start_pose[:2], self._cell_set, self._encoding, "start")
+        return self._index[(x, y, _require_direction(start_pose[2], "start"))]
+
+    def _distance_array(self, goal_xy: Sequence[int]) -> np.ndarray:
+        """``(len(self),)`` integer distances to the goal cell, -1 where unreachable; cached."""
+        goal = _require_free_cell(goal_xy, self._cell_set, self._encoding, "goal")
+        dist = self._cache.pop(goal, None)
+        if dist is None:
+            dist = self._bfs([self._index[(*goal, d)] for d in range(4)])
+        return _lru_put(self._cache, goal, dist, self._cache_size)
+
+    def _bfs(self, sources: list[int]) -> np.ndarray:
+        # Level by level along reversed edges; unit costs, so the first visit is the shortest.
+        dist = [-1] * len(self._poses)
+        for s in sources:
+            dist[s] = 0
+        frontier, k, pred = sources, 0, self._pred
+        while frontier:
+            k += 1
+            nxt = []
+            for v in frontier:
+                for u in pred[v]:
+                    if dist[u] < 0:
+                        dist[u] = k
+                        nxt.append(u)
+            frontier = nxt
+        return np.array(dist, dtype=np.int16 if len(dist) < 2**15 else np.int32)  # memory: many goals cached
+
+
+# ----------------------------------------------------------------------------- tasks and bins
+@dataclass(frozen=True)
+class Task:
+    """One evaluation task of a MiniGrid suite."""
+
+    layout_seed: int
+    """The ``reset(seed=...)`` that fixes the layout."""
+    start: Pose
+    """The agent's start pose ``(x, y, dir)``."""
+    goal: Cell
+    """The goal cell ``(x, y)``; the agent succeeds by standing on it."""
+    distance: int
+    """The oracle's shortest path length in actions."""
+    bin: str
+    """The distance bin the task was drawn for."""
+
+
+@dataclass(frozen=True)
+class DistanceBins(Mapping[str, tuple[float, float]]):
+    """Ordered, non-overlapping distance bins, read as a mapping ``name -> (lo, hi)``.
+
+    Both ends are inclusive; ``hi`` may be ``math.inf``. Build one with :meth:`from_mapping`.
+    """
+
+    bins: tuple[tuple[str, float, float], ...]
+    """``(name, lo, hi)`` in increasing order of distance."""
+
+    def __post_init__(self) -> None:
+        names = [b[0] for b in self.bins]
+        if not self.bins or len(set(names)) != len(names):
+            raise ConfigError(f"Distance bins need at least one bin and distinct names, got {names}.")
+        prev_hi = -math.inf
+        for name, lo, hi in self.bins:
+            if not (0 <= lo <= hi) or lo <= prev_hi:
+                raise ConfigError(f"Distance bin '{name}' ({lo}, {hi}): need 0 <= lo <= hi, increasing, no overlap.")
+            prev_hi = hi
+
+    @classmethod
+    def from_mapping(cls, bins: Bins) -> "DistanceBins":
+        """From an ordered mapping ``{name: (lo, hi)}``."""
+        return cls(tuple((str(k), float(lo), float(hi)) for k, (lo, hi) in bins.items()))
+
+    def __getitem__(self, name: str) -> tuple[float, float]:
+        return {n: (lo, hi) for n, lo, hi in self.bins}[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(b[0] for b in self.bins)
+
+    def __len__(self) -> int:
+        return len(self.bins)
+
+    def describe(self, name: str) -> str:
+        """``"25-inf"``: a bin's range for messages and tables."""
+        lo, hi = self[name]
+        return f"{lo:g}-{hi:g}"
+
+
+FOURROOMS_BINS = DistanceBins.from_mapping({"short": (1, 12), "medium": (13, 24), "long": (25, math.inf)})
+MAZEROOMS_BINS = DistanceBins.from_mapping(
+    {"short": (1, 40), "medium": (41, 80), "long": (81, 120), "xlong": (121, math.inf)}
+)
+
+
+def _as_bins(bins: Bins) -> DistanceBins:
+    return bins if isinstance(bins, DistanceBins) else DistanceBins.from_mapping(bins)
+
+
+def bin_of(distance: float, bins: Bins) -> str | None:
+    """The name of the bin holding ``distance``, or None when no bin does."""
+    return next((name for name, (lo, hi) in _as_bins(bins).items() if lo <= distance <= hi), None)
+
+
+# ----------------------------------------------------------------------------- per-layout cache
+class LayoutOracle:
+    """One env's layout simulators and pose graphs, LRU-cached; ``graph`` never resets a ``nav``."""
+
+    def __init__(self, env_id: str, capacity: int = 64, **env_kwargs: object) -> None:
+        """Args: a MiniGrid env id, how many layouts to keep, arguments for :func:`make_minigrid`."""
+        self.env_id = env_id
+        self.layouts = LayoutCache(env_id, capacity=capacity, **env_kwargs)
+        self._builder = LayoutCache(env_id, capacity=1, **env_kwargs)
+        self._graphs: OrderedDict[int, PoseGraph] = OrderedDict()
+        self._capacity = int(capacity)
+
+    def nav(self, layout_seed: int) -> GridNav:
+        """The reset simulator of layout ``layout_seed`` (shared: it is reset on every call)."""
+        return self.layouts.get(layout_seed)
+
+    def graph(self, layout_seed: int) -> PoseGraph:
+        """The pose graph of layout ``layout_seed``."""
+        seed = int(layout_seed)
+        graph = self._graphs.pop(seed, None)
+        if graph is None:
+            graph = PoseGraph.from_nav(self._builder.get(seed))
+        return _lru_put(self._graphs, seed, graph, self._capacity)
+
+
+def make_tasks(
+    env_id: str, layout_seeds: Sequence[int], per_bin: int, bins: Bins, seed: int,
+    max_draws: int | None = None, oracle: LayoutOracle | None = None,
+) -> list[Task]:  # fmt: skip
+    """Draw ``per_bin`` evaluation tasks for every distance bin, deterministically.
+
+    Each draw picks a layout seed from ``layout_seeds``, a start pose (free cell, random
+    direction) and a goal cell (another free cell), all uniformly; it is kept when its oracle
+    distance falls in a bin that still needs tasks (duplicates are skipped).
+
+    Args:
+        env_id: a MiniGrid navigation env, e.g. ``"MiniGrid-FourRooms-v0"``.
+        layout_seeds: the layouts to draw from.
+        per_bin: tasks per bin.
+        bins: e.g. :data:`FOURROOMS_BINS`.
+        seed: seeds the draws.
+        max_draws: give up after this many draws (default ``max(5000, 200 * per_bin * len(bins))``).
+        oracle: a :class:`LayoutOracle` of ``env_id`` to reuse its graphs.
+
+    Returns:
+        Tasks grouped by bin in the order of ``bins``, each group in draw order.
+
+    Raises:
+        ConfigError: no layout seeds, ``per_bin < 1``, or a bin still short after ``max_draws``.
+    """
+    bins, seeds = _as_bins(bins), [int(s) for s in layout_seeds]
+    if not seeds or per_bin < 1:
+        raise ConfigError(f"make_tasks needs layout seeds and per_bin >= 1, got {seeds} and {per_bin}.")
+    if oracle is not None and oracle.env_id != env_id:
+        raise ConfigError(f"make_tasks for {env_id} was given the oracle of {oracle.env_id}.")
+    limit = max_draws if max_draws is not None else max(5000, 200 * per_bin * len(bins))
+    rng, oracle = np.random.default_rng(seed), oracle or LayoutOracle(env_id)
+    found, longest = _fill_bins(rng, seeds, oracle, bins, per_bin, limit)
+    short = ", ".join(f"'{n}' ({bins.describe(n)}): {len(t)}/{per_bin}" for n, t in found.items() if len(t) < per_bin)
+    if short:
+        raise ConfigError(
+            f"make_tasks could not fill distance bin(s) {short} for {env_id} on layout seeds "
+            f"{seeds[:8]}{' ...' if len(seeds) > 8 else ''} after {limit} draws; the longest oracle distance "
+            f"seen was {longest}. Use more layout seeds, fewer tasks per bin, or bins this env reaches."
+        )
+    return [task for name in bins for task in found[name]]
+
+
+def _fill_bins(
+    rng: np.random.Generator, seeds: list[int], oracle: LayoutOracle, bins: DistanceBins, per_bin: int, limit: int
+) -> tuple[dict[str, list[Task]], int]:
+    """Draw until every bin holds ``per_bin`` tasks or ``limit`` draws; also the longest distance."""
+    found: dict[str, list[Task]] = {name: [] for name in bins}
+    seen, longest = set(), 0  # (layout, start, goal) of kept tasks; the longest distance drawn
+    for _ in range(limit):
+        layout, start, goal, distance = _draw(rng, seeds, oracle)
+        longest = max(longest, distance)
+        name = bin_of(distance, bins)
+        if name is None or len(found[name]) >= per_bin or (layout, start, goal) in seen:
+            continue
+        seen.add((layout, start, goal))
+        found[name].append(Task(layout, start, goal, distance, name))
+        if all(len(tasks) >= per_bin for tasks in found.values()):
+            break
+    return found, longest
+
+
+def _draw(rng: np.random.Generator, seeds: list[int], oracle: LayoutOracle) -> tuple[int, Pose, Cell, int]:
+    """One uniform ``(layout seed, start pose, goal cell != start cell, oracle distance)``."""
+    layout = seeds[int(rng.integers(len(seeds)))]
+    graph = oracle.graph(layout)
+    i, j = (int(k) for k in rng.choice(len(graph.cells), size=2, replace=False))
+    start, goal = (*graph.cells[i], int(rng.integers(4))), graph.cells[j]
+    return layout, start, goal, graph.distance(start, goal)
+
+
+def goal_observation(nav: GridNav, goal_xy: Sequence[int], direction: int = 0) -> np.ndarray:
+    """The observation ``(W, H, 3)`` uint8 the agent would see standing on ``goal_xy``.
+
+    The agent is placed facing ``direction``; ``nav``'s pose is restored afterwards.
+
+    Raises:
+        InvalidGoalError: the cell is not one of ``nav.free_cells()``, or a bad direction.
+    """
+    free = {(int(x), int(y)) for x, y in nav.free_cells()}
+    (x, y), d = _require_free_cell(goal_xy, free, nav.encoding, "goal"), _require_direction(direction, "goal")
+    saved = nav.pose
+    try:
+        nav.set_pose(x, y, d)
+        return nav.observation()
+    finally:
+        nav.set_pose(*saved)

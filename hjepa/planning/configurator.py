@@ -1,0 +1,131 @@
+"""The configurator: per task and level, how to plan (horizon, budget, weights, cadence).
+
+A configurator is any object with ``configure(stack, states, goals) -> list[PlanSpec]``
+(level 0 first, inactive levels omitted). :class:`RuleConfigurator` is the documented
+default; its decisions are recorded in every plan trace, so a run shows why a level was
+active and how much it searched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import torch
+from torch import Tensor
+
+from hjepa.critic import critic_of
+from hjepa.errors import ConfigError
+
+PLANNERS = ("beam", "cem", "gaussian_cem", "mppi")
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    """How one level plans.
+
+    Attributes:
+        level: k.
+        horizon: steps of level k per plan.
+        planner: "beam" (exact or beam search over discrete / macro-actions), "cem"
+            (categorical CEM), "gaussian_cem" or "mppi" (continuous actions).
+        samples: beam width or candidate sequences per CEM/MPPI iteration.
+        iters: CEM/MPPI iterations (beam: unused).
+        elites: CEM elites.
+        w_critic: weight of the critic's cost-to-go (env steps) to the (sub)goal.
+        w_intrinsic: weight of the intrinsic cost, squared latent distance to the (sub)goal.
+        w_goal: levels below the top: weight of the level's own critic distance to the final
+            goal at the end of the plan (keeps the plan heading to the goal between subgoals).
+        replan_every: env steps between plans of this level (MPC cadence).
+        vocab: levels k > 0 with a discrete planner: size of the macro-action library (latent
+            actions inferred from chunks of the level below's actions).
+    """
+
+    level: int
+    horizon: int
+    planner: str = "beam"
+    samples: int = 64
+    iters: int = 3
+    elites: int = 8
+    w_critic: float = 1.0
+    w_intrinsic: float = 0.0
+    w_goal: float = 0.1
+    replan_every: int = 1
+    vocab: int = 81
+
+    def __post_init__(self) -> None:
+        if self.planner not in PLANNERS:
+            raise ConfigError(f"Unknown planner '{self.planner}'. Planners: {', '.join(PLANNERS)}.")
+        if min(self.horizon, self.samples, self.iters, self.elites, self.replan_every) < 1:
+            raise ConfigError(f"Level {self.level}: horizon, samples, iters, elites and replan_every must be >= 1.")
+
+
+class Configurator(Protocol):
+    def configure(self, stack: torch.nn.Module, states: Sequence[Tensor], goals: Sequence[Tensor]) -> list[PlanSpec]:
+        """Plan specs for the levels that take part, level 0 first."""
+        ...
+
+
+@dataclass(frozen=True)
+class RuleConfigurator:
+    """The default rule.
+
+    - Level 0 always plans, every env step, over ``stride_1`` steps (one step of level 1)
+      when there is a level above, else over ``flat_horizon``; exhaustive when small.
+    - Level k > 0 plans every ``tau_k // 2`` env steps (at least 1); the top active level over
+      ``top_horizon`` of its steps, an intermediate level over one step of the level above.
+    - Active levels: 0 up to the lowest level k whose reach (``horizon_k * tau_k`` env steps)
+      covers the critic's estimated distance to the goal, or the top level. Near goals are
+      therefore planned by level 0 alone, far ones by the whole stack.
+    - Budgets: ``width`` candidates per level; weights as in :class:`PlanSpec`.
+
+    Attributes:
+        max_levels: use at most this many levels (1 gives a flat planner on level 0).
+        top_horizon: horizon of the top active level, in its own steps.
+        flat_horizon: level-0 horizon when level 0 plans alone toward the goal.
+        width: beam width / samples per level.
+        use_critic: False plans on intrinsic latent distance only (ablation).
+        planner: planner of every level.
+    """
+
+    max_levels: int = 8
+    top_horizon: int = 3
+    flat_horizon: int = 4
+    width: int = 64
+    vocab: int = 81
+    use_critic: bool = True
+    planner: str = "beam"
+
+    def configure(self, stack: torch.nn.Module, states: Sequence[Tensor], goals: Sequence[Tensor]) -> list[PlanSpec]:
+        n = min(self.max_levels, stack.num_levels)
+        top = self._top_level(stack, states, goals, n)
+        return [self._spec(stack, k, top) for k in range(top + 1)]
+
+    def _top_level(self, stack: torch.nn.Module, states: Sequence[Tensor], goals: Sequence[Tensor], n: int) -> int:
+        for k in range(n - 1):
+            critic = critic_of(stack.levels[k])
+            if critic is None:
+                return n - 1
+            reach = (self.flat_horizon if k == 0 else self.top_horizon) * stack.taus[k]
+            if float(critic.distance(states[k], goals[k])) <= reach:
+                return k
+        return n - 1
+
+    def _spec(self, stack: torch.nn.Module, k: int, top: int) -> PlanSpec:
+        strides, taus = stack.strides, stack.taus
+        horizon = self.top_horizon if k == top and k > 0 else (self.flat_horizon if k == top else strides[k + 1])
+        weights = dict(w_critic=1.0, w_intrinsic=0.0) if self.use_critic else dict(w_critic=0.0, w_intrinsic=1.0)
+        return PlanSpec(
+            level=k,
+            horizon=horizon,
+            planner=self.planner,
+            samples=self.width,
+            replan_every=max(1, taus[k] // 2),
+            vocab=self.vocab,
+            w_goal=0.1 if (self.use_critic and k < top) else 0.0,
+            **weights,
+        )
+
+    def replace(self, **changes: object) -> "RuleConfigurator":
+        return dataclasses.replace(self, **changes)
