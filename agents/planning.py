@@ -68,5 +68,5 @@ class FlatAgent(HJEPAAgent):
         n = stack.action_spec.n
         self.width = matched_flat_width(budget, n, horizon)
         self.budget = budget
-        cfg = RuleConfigurator(max_levels=1, flat_horizon=horizon, width=self.width, use_critic=use_critic)
+        cfg = RuleConfigurator(max_levels=1, flat_horizon=horizon, width0=self.width, use_critic=use_critic)
         super().__init__(stack, cfg, seed)

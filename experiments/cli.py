@@ -1,7 +1,6 @@
 """The ``hjepa`` command line.
 
-Subcommands: ``run``, ``collect``, ``train`` (evaluation, bench and inspect arrive with the
-planning and inspection work). Errors print one paragraph and exit non-zero; ``--debug``
+Subcommands: ``run``, ``collect``, ``train``, ``evaluate``, ``bench``. Errors print one paragraph and exit non-zero; ``--debug``
 shows the traceback.
 """
 
@@ -17,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hjepa.config import ExperimentConfig, apply_overrides, dump_yaml, load_yaml
-from hjepa.errors import HJEPAError
+from hjepa.errors import ConfigError, HJEPAError, SpecMismatchError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -60,7 +59,27 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--steps", type=int, default=None, help="optimisation steps")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
     _common(tr)
+    ev = sub.add_parser("evaluate", help="run the agents on seeded, distance-binned tasks; writes results.json")
+    ev.add_argument("--checkpoint", required=True, help="a .ckpt file or a run folder")
+    ev.add_argument("--env", default=None, help="env id (default: the checkpoint's); picks the suite's tasks")
+    ev.add_argument("--suite", default=None, help="evaluate on this suite's tasks instead")
+    ev.add_argument("--episodes", type=int, default=None, help="episodes per agent (split equally over the bins)")
+    ev.add_argument("--out", required=True, help="folder for results.json, report.md and plots/")
+    _agents_arg(ev)
+    _common(ev)
+    be = sub.add_parser("bench", help="a suite of BENCHMARK.md end to end: collect, train, evaluate, report")
+    be.add_argument("--suite", required=True, help="fourrooms, fourrooms-random, mazerooms (or debug)")
+    be.add_argument("--quick", action="store_true", help="the small version (minutes on a CPU)")
+    be.add_argument("--out", default=None, help="run folder (default runs/bench-SUITE)")
+    be.add_argument("--levels", type=int, default=None, help="number of levels (ablation: keep the first K)")
+    be.add_argument("--episodes", type=int, default=None, help="episodes per agent (split equally over the bins)")
+    _agents_arg(be)
+    _common(be)
     return parser
+
+
+def _agents_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--agents", default="hjepa,flat,random,oracle", help="comma-separated agents to compare")
 
 
 def _base_config(preset: ExperimentConfig, args: argparse.Namespace) -> ExperimentConfig:
@@ -85,7 +104,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> None:
     cfg = _finish_config(_base_config(get_experiment(args.experiment, quick=args.quick, seed=args.seed or 0), args), args)
     out = Path(args.out or f"runs/{args.experiment}{'-quick' if args.quick else ''}")
     result = run_experiment(cfg, out, resume=args.resume, console=console)
-    console.print(f"Run folder: {result.out} (config.yaml, data/, checkpoints/last.ckpt, metrics.csv, report.md, plots/)")
+    from hjepa.experiments.bench import SUITES, evaluate_checkpoint
+
+    if args.experiment in SUITES:
+        evaluate_checkpoint(result.train.checkpoint, SUITES[args.experiment], out / "eval", args.quick, console=console, run=result)
+    console.print(f"Run folder: {result.out} (config.yaml, data/, checkpoints/last.ckpt, metrics.csv, report.md, plots/, eval/)")
 
 
 def cmd_collect(args: argparse.Namespace, console: Console) -> None:
@@ -130,10 +153,56 @@ def cmd_train(args: argparse.Namespace, console: Console) -> None:
     finish_training_report(cfg, out, result, console)
 
 
+def _eval_config(args: argparse.Namespace, suite: object, seed: int) -> object:
+    from hjepa.experiments.evaluate import EvalConfig, check_agents
+
+    agents = tuple(a.strip() for a in args.agents.split(",") if a.strip())
+    check_agents(agents)
+    return EvalConfig(agents=agents, max_steps=suite.max_steps, seed=seed)
+
+
+def _per_bin(args: argparse.Namespace, suite: object) -> int | None:
+    if args.episodes is None:
+        return None
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes must be >= 1, got {args.episodes}.")
+    return -(-args.episodes // len(suite.bins))
+
+
+def cmd_evaluate(args: argparse.Namespace, console: Console) -> None:
+    from hjepa.experiments.bench import config_from_checkpoint, evaluate_checkpoint, get_suite, suite_for_env
+
+    cfg = config_from_checkpoint(args.checkpoint)
+    env = args.env or cfg.data.env_id
+    if args.env and args.env != cfg.data.env_id:
+        raise SpecMismatchError(f"The checkpoint was trained on '{cfg.data.env_id}', not '{args.env}'.")
+    suite = get_suite(args.suite) if args.suite else suite_for_env(env)
+    seed = cfg.seed if args.seed is None else args.seed
+    evaluate_checkpoint(args.checkpoint, suite, args.out, quick=False, eval_cfg=_eval_config(args, suite, seed),
+                        console=console, per_bin=_per_bin(args, suite))  # fmt: skip
+    console.print(f"Wrote {Path(args.out) / 'results.json'}, report.md and plots/.")
+
+
+def cmd_bench(args: argparse.Namespace, console: Console) -> None:
+    from hjepa.experiments.bench import bench, get_suite
+    from hjepa.experiments.presets import with_levels
+
+    suite = get_suite(args.suite)
+    cfg = _base_config(suite.experiment(quick=args.quick, seed=args.seed or 0), args)
+    if args.levels is not None:
+        cfg = with_levels(cfg, args.levels)
+    cfg = _finish_config(cfg, args)
+    out = Path(args.out or f"runs/bench-{suite.name}{'-quick' if args.quick else ''}")
+    bench(suite, cfg, out, args.quick, _eval_config(args, suite, cfg.seed), console, _per_bin(args, suite))
+    console.print(f"Wrote {out / 'results.json'}, report.md and plots/.")
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], None]] = {
     "run": cmd_run,
     "collect": cmd_collect,
     "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "bench": cmd_bench,
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from hjepa.config import ExperimentConfig, LevelConfig, TrainConfig
+from hjepa.config import CriticConfig, ExperimentConfig, LevelConfig, TrainConfig
 from hjepa.data.collect import CollectConfig
 from hjepa.errors import ConfigError, UnknownNameError
 
@@ -32,6 +32,15 @@ def fourrooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     return ExperimentConfig(name="fourrooms", seed=seed, data=data, levels=three_levels(), train=train)
 
 
+def fourrooms_random(quick: bool = False, seed: int = 0) -> ExperimentConfig:
+    """FourRooms with a new door layout every episode; the bench's held-out layouts
+    (100000-100019) are never collected."""
+    base = fourrooms(quick, seed)
+    data = dataclasses.replace(base.data, layouts="random", exclude_layout_seeds=tuple(range(100_000, 100_020)),
+                               transitions=80_000 if quick else 400_000)  # fmt: skip
+    return dataclasses.replace(base, name="fourrooms-random", data=data)
+
+
 def mazerooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     """hjepa's MazeRooms (4x4 rooms, ~33x33 cells, doorways on a spanning tree), fixed layout."""
     data = CollectConfig(env_id="hjepa/MazeRooms-v0", transitions=60_000 if quick else 400_000,
@@ -50,11 +59,13 @@ def debug(quick: bool = True, seed: int = 0) -> ExperimentConfig:
         LevelConfig(kind="temporal", dim=16, stride=2, action_dim=4, hidden=32),
     )
     train = TrainConfig(steps=40, batch_size=16, epoch_steps=20, warmup_steps=5, log_every=5, val_batches=1)
-    return ExperimentConfig(name="debug", seed=seed, data=data, levels=levels, train=train)
+    critic = CriticConfig(steps=60, batch_size=64, hidden=32, depth=2)
+    return ExperimentConfig(name="debug", seed=seed, data=data, levels=levels, train=train, critic=critic)
 
 
 EXPERIMENTS: dict[str, Callable[..., ExperimentConfig]] = {
     "fourrooms": fourrooms,
+    "fourrooms-random": fourrooms_random,
     "mazerooms": mazerooms,
     "debug": debug,
 }

@@ -68,6 +68,9 @@ class LossConfig:
     """Multi-step (autoregressive) prediction, steps 2..rollout_steps."""
     rollout_steps: int = 4
     """Longest autoregressive rollout trained per level (in that level's own steps)."""
+    smooth: float = 0.0
+    """Temporal similarity: squared distance between consecutive states of a level (EB-JEPA's
+    temporal-similarity term); pulls states that are few steps apart close together."""
     idm: float = 1.0
     """Inverse dynamics: predict the action from consecutive abstract states."""
     upward: float = 0.5

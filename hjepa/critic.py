@@ -89,7 +89,7 @@ def encode_dataset(stack: nn.Module, data: OfflineDataset, batch: int = 4096) ->
     out: list[list[Tensor]] = [[] for _ in stack.levels]
     device = next(stack.parameters()).device
     for i in range(0, data.num_steps, batch):
-        obs = torch.from_numpy(np.asarray(data.obs[i : i + batch])).to(device)
+        obs = torch.from_numpy(np.array(data.obs[i : i + batch])).to(device)
         for k, z in enumerate(stack.encode(obs)):
             out[k].append(z.float().cpu())
     return [torch.cat(zs) for zs in out]
@@ -158,7 +158,7 @@ def train_critic(critic: Critic, z: Tensor, idx: _Index, cfg: CriticConfig, seed
         with torch.no_grad():
             for p, q in zip(critic.parameters(), target.parameters()):
                 q.lerp_(p, cfg.polyak)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if progress is not None:
             progress(step)
     critic.eval()

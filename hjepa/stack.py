@@ -127,7 +127,7 @@ class HJEPA(nn.Module):
             online, target = level.encode_both(x_on) if k == 0 else (level.encode(x_on), level.target_encode(x_tg))
             s = rearrange(online, "(b t) d -> b t d", b=b)
             tgt = rearrange(target, "(b t) d -> b t d", b=b)
-            a = below_actions if k == 0 else self._latent_actions(level, below_actions, t)
+            a = below_actions if k == 0 else self.latent_actions(level, below_actions, t)
             lp, level_terms = self._level_terms(k, level, s, tgt, a, actions, groups_bt)
             if k > 0:
                 level_terms["upward"] = self._upward(k, passes[-1], level, tgt)
@@ -140,7 +140,7 @@ class HJEPA(nn.Module):
         total = sum(self._weight(name) * v for name, v in terms.items())
         return StackOutput(total, terms, passes)
 
-    def _latent_actions(self, level: Level, below: Tensor, t: int) -> Tensor:
+    def latent_actions(self, level: Level, below: Tensor, t: int) -> Tensor:
         """Chunks of the level below's actions -> latent actions ``"b (t - tau_k) e"``."""
         stride, tau_below = level.spec.config.stride, self.taus[level.index - 1]
         starts = torch.arange(t - level.spec.tau, device=below.device)
@@ -164,6 +164,8 @@ class HJEPA(nn.Module):
             terms["rollout"] = F.mse_loss(roll[:, 1:].float(), roll_tgt.float())
         inv = level.inverse_dynamics(s[:, :n_pairs], s[:, tau:])
         terms["idm"] = self._idm_loss(k, level, inv, a, env_actions)
+        if self.loss_cfg.smooth > 0:
+            terms["smooth"] = F.mse_loss(s[:, tau:].float(), s[:, :n_pairs].float())
         reg = self.regularizer(rearrange(s, "b t d -> (b t) d"), groups)
         terms.update(reg)
         return LevelPass(s, tgt, a, pred, roll), terms
@@ -190,7 +192,7 @@ class HJEPA(nn.Module):
     def _weight(self, name: str) -> float:
         term = name.split("/", 1)[1]
         c = self.loss_cfg
-        weights = {"pred": c.pred, "rollout": c.rollout, "idm": c.idm, "upward": c.upward}
+        weights = {"pred": c.pred, "rollout": c.rollout, "idm": c.idm, "upward": c.upward, "smooth": c.smooth}
         return weights.get(term, c.regularizer.weight)
 
     # ------------------------------------------------------------------ health

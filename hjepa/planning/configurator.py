@@ -78,13 +78,15 @@ class RuleConfigurator:
     - Active levels: 0 up to the lowest level k whose reach (``horizon_k * tau_k`` env steps)
       covers the critic's estimated distance to the goal, or the top level. Near goals are
       therefore planned by level 0 alone, far ones by the whole stack.
-    - Budgets: ``width`` candidates per level; weights as in :class:`PlanSpec`.
+    - Budgets: ``width0`` candidates at level 0, ``width`` above; weights as in :class:`PlanSpec`.
 
     Attributes:
         max_levels: use at most this many levels (1 gives a flat planner on level 0).
         top_horizon: horizon of the top active level, in its own steps.
         flat_horizon: level-0 horizon when level 0 plans alone toward the goal.
-        width: beam width / samples per level.
+        width0: level-0 beam width (81 = exhaustive over 4 steps of 3 actions).
+        width: beam width / samples of the levels above.
+        vocab: macro-actions in each upper level's library.
         use_critic: False plans on intrinsic latent distance only (ablation).
         planner: planner of every level.
     """
@@ -92,8 +94,9 @@ class RuleConfigurator:
     max_levels: int = 8
     top_horizon: int = 3
     flat_horizon: int = 4
-    width: int = 64
-    vocab: int = 81
+    width0: int = 81
+    width: int = 16
+    vocab: int = 32
     use_critic: bool = True
     planner: str = "beam"
 
@@ -120,7 +123,7 @@ class RuleConfigurator:
             level=k,
             horizon=horizon,
             planner=self.planner,
-            samples=self.width,
+            samples=self.width0 if k == 0 else self.width,
             replan_every=max(1, taus[k] // 2),
             vocab=self.vocab,
             w_goal=0.1 if (self.use_critic and k < top) else 0.0,

@@ -1,0 +1,191 @@
+"""Benchmark suites of BENCHMARK.md: train once, evaluate every agent side by side, write
+``results.json``, ``report.md`` and plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from hjepa.checkpoint import load_module, read_checkpoint
+from hjepa.config import ExperimentConfig, from_dict
+from hjepa.data.storage import OfflineDataset
+from hjepa.envs.oracle import FOURROOMS_BINS, DistanceBins, make_tasks
+from hjepa.errors import DatasetError, UnknownNameError
+from hjepa.io import write_json, write_text
+from hjepa.metrics import results_document
+from hjepa.plots import plot_pred_error_by_horizon, plot_success_by_bin
+from hjepa.probe import levels_report
+from hjepa.experiments import presets
+from hjepa.experiments.evaluate import EvalConfig, evaluate_agents
+from hjepa.experiments.runner import RunResult, run_experiment
+
+MAZE_BINS = DistanceBins.from_mapping({"short": (1, 40), "medium": (41, 80), "long": (81, math.inf)})
+EMPTY_BINS = DistanceBins.from_mapping({"short": (1, 4), "medium": (5, 8), "long": (9, math.inf)})
+HELD_OUT_LAYOUTS = tuple(range(100_000, 100_020))
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A benchmark suite: the experiment that trains the model and the tasks it is judged on.
+
+    Attributes:
+        experiment: preset ``(quick, seed) -> ExperimentConfig``.
+        bins: oracle-distance bins, equal task counts in each.
+        per_bin: tasks per bin (full run) and ``per_bin_quick`` for ``--quick``.
+        max_steps: env steps before an episode fails.
+        held_out: evaluate on these layout seeds (never collected) instead of the training layout.
+    """
+
+    name: str
+    experiment: Callable[..., ExperimentConfig]
+    bins: DistanceBins
+    per_bin: int
+    per_bin_quick: int
+    max_steps: int
+    held_out: tuple[int, ...] = ()
+
+    def layouts(self, cfg: ExperimentConfig) -> list[int]:
+        return list(self.held_out) if self.held_out else [cfg.data.layout_seed]
+
+
+SUITES: dict[str, Suite] = {
+    "fourrooms": Suite("fourrooms", presets.fourrooms, FOURROOMS_BINS, 50, 10, 100),
+    "fourrooms-random": Suite("fourrooms-random", presets.fourrooms_random, FOURROOMS_BINS, 50, 10, 100,
+                              HELD_OUT_LAYOUTS),  # fmt: skip
+    "mazerooms": Suite("mazerooms", presets.mazerooms, MAZE_BINS, 30, 6, 400),
+    "debug": Suite("debug", presets.debug, EMPTY_BINS, 3, 2, 30),
+}
+
+
+def get_suite(name: str) -> Suite:
+    if name not in SUITES:
+        raise UnknownNameError(f"Unknown suite '{name}'. Suites: {', '.join(SUITES)}.")
+    return SUITES[name]
+
+
+def suite_for_env(env_id: str) -> Suite:
+    """The suite whose experiment collects in ``env_id`` (for ``hjepa evaluate --env``)."""
+    for suite in SUITES.values():
+        if suite.experiment(quick=True).data.env_id == env_id and not suite.held_out:
+            return suite
+    raise UnknownNameError(f"No suite evaluates '{env_id}'. Suites: {', '.join(SUITES)}.")
+
+
+def bench(suite: Suite, cfg: ExperimentConfig, out: str | Path, quick: bool, eval_cfg: EvalConfig | None = None,
+          console: Console | None = None, per_bin: int | None = None) -> dict:  # fmt: skip
+    """Collect, train (world model and critics), evaluate every agent, write the report."""
+    console = console or Console()
+    run = run_experiment(cfg, out, console=console)
+    return evaluate_checkpoint(run.train.checkpoint, suite, out, quick, eval_cfg, console, run, per_bin)
+
+
+def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: bool, eval_cfg: EvalConfig | None = None,
+                        console: Console | None = None, run: RunResult | None = None,
+                        per_bin: int | None = None) -> dict:  # fmt: skip
+    """Evaluate a trained checkpoint on ``suite``'s tasks; writes results.json, report.md, plots."""
+    console, out = console or Console(), Path(out)
+    module = load_module(ckpt)
+    stack, cfg = module.stack, module.cfg
+    data = _dataset_of(read_checkpoint(ckpt))
+    eval_cfg = eval_cfg or EvalConfig(max_steps=suite.max_steps, seed=cfg.seed)
+    n = per_bin or (suite.per_bin_quick if quick else suite.per_bin)
+    tasks = make_tasks(cfg.data.env_id, suite.layouts(cfg), n, suite.bins, seed=cfg.seed + 1)
+    torch.manual_seed(cfg.seed)
+    agents, records = evaluate_agents(stack, cfg.data.env_id, tasks, list(suite.bins), eval_cfg, console.is_terminal)
+    doc = results_document(suite.name, quick, cfg.seed, "cpu", stack.num_levels, _train_figures(run),
+                           agents, levels_report(stack, data, seed=cfg.seed),
+                           command=_command(), flat_width=_flat_width(stack, agents, eval_cfg))  # fmt: skip
+    write_json(out / "results.json", doc)
+    write_json(out / "episodes.json", [dataclasses.asdict(r) for r in records])
+    plot_success_by_bin(doc, out / "plots" / "success_by_bin.png")
+    plot_pred_error_by_horizon(doc["levels_report"], out / "plots" / "pred_error_by_horizon.png")
+    write_text(out / "report.md", results_markdown(doc))
+    console.print(results_table(doc))
+    return doc
+
+
+def _dataset_of(ckpt: dict) -> OfflineDataset:
+    path = ckpt["hyper_parameters"].get("data_path", "")
+    try:
+        return OfflineDataset.open(path)
+    except DatasetError as exc:
+        raise DatasetError(f"The checkpoint '{ckpt['_path']}' refers to the dataset '{path}', which cannot be read: {exc}") from exc
+
+
+def _train_figures(run: RunResult | None) -> dict:
+    if run is None:
+        return {"wall_s": 0.0, "steps": 0, "samples_per_s": 0.0, "peak_mem_mb": 0.0}
+    t = run.train
+    return {"wall_s": round(t.wall_s, 2), "steps": int(t.steps), "samples_per_s": round(t.samples_per_s, 1),
+            "peak_mem_mb": round(t.peak_mem_mb, 1),
+            "critic_wall_s": round(t.critic.wall_s, 2) if t.critic else 0.0}  # fmt: skip
+
+
+def _flat_width(stack: torch.nn.Module, agents: dict, cfg: EvalConfig) -> int | None:
+    from hjepa.agents import matched_flat_width
+
+    if "flat" not in agents or "hjepa" not in agents:
+        return None
+    return matched_flat_width(agents["hjepa"]["predictor_calls_per_step"], stack.action_spec.n, cfg.flat_horizon)
+
+
+def _command() -> str:
+    return "hjepa " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("hjepa") else ""
+
+
+def results_table(doc: dict) -> Table:
+    """The agents side by side: success (95% CI), SPL, per-bin success, calls and latency."""
+    bins = list(next(iter(doc["agents"].values()))["by_distance"])
+    table = Table(title=f"{doc['suite']}: {doc['levels']} levels" + (" (quick)" if doc["quick"] else ""))
+    for col in ["agent", "episodes", "success", "95% CI", "SPL", *bins, "calls/step", "ms/step (median)", "p95"]:
+        table.add_column(col, justify="left" if col == "agent" else "right")
+    for name, a in doc["agents"].items():
+        lo, hi = a["success_ci95"]
+        table.add_row(name, str(a["episodes"]), f"{a['success']:.2f}", f"{lo:.2f}-{hi:.2f}", f"{a['spl']:.2f}",
+                      *[f"{a['by_distance'][b]['success']:.2f}" for b in bins],
+                      f"{a['predictor_calls_per_step']:.0f}", f"{a['plan_ms_median']:.2f}", f"{a['plan_ms_p95']:.2f}")  # fmt: skip
+    return table
+
+
+def results_markdown(doc: dict) -> str:
+    """``report.md``: the table of :func:`results_table`, per-level figures, the command."""
+    bins = list(next(iter(doc["agents"].values()))["by_distance"])
+    lines = [f"# {doc['suite']} benchmark" + (" (quick)" if doc["quick"] else ""), ""]
+    if doc.get("command"):
+        lines += [f"Produced by: `{doc['command']}`", ""]
+    t = doc["train"]
+    lines += [f"Seed {doc['seed']}, device {doc['device']}, {doc['levels']} levels. Training: {t['steps']} steps, "
+              f"{t['wall_s']:.0f} s, {t['samples_per_s']:.0f} samples/s, peak memory {t['peak_mem_mb']:.0f} MB.", ""]  # fmt: skip
+    head = ["agent", "episodes", "success", "95% CI", "SPL"] + [f"{b} success / SPL" for b in bins] + ["calls/step", "ms/step median", "p95"]
+    lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for name, a in doc["agents"].items():
+        lo, hi = a["success_ci95"]
+        cells = [name, str(a["episodes"]), f"{a['success']:.2f}", f"{lo:.2f}-{hi:.2f}", f"{a['spl']:.2f}"]
+        cells += [f"{a['by_distance'][b]['success']:.2f} / {a['by_distance'][b]['spl']:.2f}" for b in bins]
+        cells += [f"{a['predictor_calls_per_step']:.0f}", f"{a['plan_ms_median']:.2f}", f"{a['plan_ms_p95']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "| level | tau | dim | pred error by horizon (spread units) | copy-last-state | std min | eff. rank |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for r in doc["levels_report"]:
+        fmt = lambda xs: ", ".join(f"{x:.3f}" for x in xs)  # noqa: E731
+        lines.append(f"| {r['level']} | {r['tau']} | {r['dim']} | {fmt(r['pred_error_by_horizon'])} | "
+                     f"{fmt(r.get('copy_error_by_horizon', []))} | {r['std_min']:.3f} | {r['effective_rank']:.1f} |")  # fmt: skip
+    lines += ["", "![success by bin](plots/success_by_bin.png)", "![prediction error](plots/pred_error_by_horizon.png)", ""]
+    return "\n".join(lines)
+
+
+def config_from_checkpoint(ckpt: str | Path) -> ExperimentConfig:
+    return from_dict(ExperimentConfig, read_checkpoint(ckpt)["hyper_parameters"]["config"])
+
+
+def suite_names() -> Sequence[str]:
+    return tuple(SUITES)
