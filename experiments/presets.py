@@ -29,7 +29,8 @@ def fourrooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     data = CollectConfig(env_id="MiniGrid-FourRooms-v0", transitions=40_000 if quick else 200_000,
                          episode_len=100, layouts="fixed", layout_seed=seed, seed=seed)  # fmt: skip
     train = TrainConfig(steps=600 if quick else 4000, batch_size=64 if quick else 128, epoch_steps=200 if quick else 500)
-    return ExperimentConfig(name="fourrooms", seed=seed, data=data, levels=three_levels(), train=train)
+    critic = CriticConfig(steps=1500 if quick else 4000)
+    return ExperimentConfig(name="fourrooms", seed=seed, data=data, levels=three_levels(), train=train, critic=critic)
 
 
 def fourrooms_random(quick: bool = False, seed: int = 0) -> ExperimentConfig:
@@ -46,7 +47,9 @@ def mazerooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     data = CollectConfig(env_id="hjepa/MazeRooms-v0", transitions=60_000 if quick else 400_000,
                          episode_len=200, layouts="fixed", layout_seed=seed, seed=seed)  # fmt: skip
     train = TrainConfig(steps=600 if quick else 6000, batch_size=64 if quick else 128, epoch_steps=200 if quick else 500)
-    return ExperimentConfig(name="mazerooms", seed=seed, data=data, levels=three_levels(strides=(4, 4)), train=train)
+    critic = CriticConfig(steps=1500 if quick else 6000)
+    return ExperimentConfig(name="mazerooms", seed=seed, data=data, levels=three_levels(strides=(4, 4)), train=train,
+                            critic=critic)  # fmt: skip
 
 
 def debug(quick: bool = True, seed: int = 0) -> ExperimentConfig:

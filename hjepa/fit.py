@@ -104,7 +104,7 @@ def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: b
     if cfg.critic.enabled and trainer.is_global_zero:
         critic = train_critics(module.stack, dm.data, cfg.critic, cfg.seed, progress)
         module.train()
-        _save_atomic(trainer, ckpt_path)
+        _save_critics(module, ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     return TrainResult(
         checkpoint=ckpt_path,
@@ -152,10 +152,13 @@ def _make_trainer(cfg: ExperimentConfig, out: Path, meter: Callback, progress: b
     )
 
 
-def _save_atomic(trainer: L.Trainer, path: Path) -> None:
-    """Save to a temporary name and rename: a crash never leaves a half-written checkpoint."""
+def _save_critics(module: HJEPAModule, path: Path) -> None:
+    """Rewrite the final checkpoint with the critics' weights (rank 0 only, no collective ops:
+    under DDP the other ranks have finished). Written to a temporary name, then renamed."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt["state_dict"] = {k: v.detach().cpu() for k, v in module.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")
-    trainer.save_checkpoint(tmp)
+    torch.save(ckpt, tmp)
     tmp.replace(path)
 
 
