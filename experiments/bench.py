@@ -58,8 +58,8 @@ class Suite:
 
 
 SUITES: dict[str, Suite] = {
-    "fourrooms": Suite("fourrooms", presets.fourrooms, FOURROOMS_BINS, 50, 10, 100),
-    "fourrooms-random": Suite("fourrooms-random", presets.fourrooms_random, FOURROOMS_BINS, 50, 10, 100,
+    "fourrooms": Suite("fourrooms", presets.fourrooms, FOURROOMS_BINS, 50, 5, 100),
+    "fourrooms-random": Suite("fourrooms-random", presets.fourrooms_random, FOURROOMS_BINS, 50, 5, 100,
                               HELD_OUT_LAYOUTS),  # fmt: skip
     "mazerooms": Suite("mazerooms", presets.mazerooms, MAZE_BINS, 30, 6, 400),
     "debug": Suite("debug", presets.debug, EMPTY_BINS, 3, 2, 30),

@@ -362,3 +362,19 @@ def test_console_script_debug_shows_traceback(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr and "UnknownEnvError" in proc.stderr
+
+
+def test_bench_unknown_suite(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "bench", "--suite", "nope", "--out", str(tmp_path / "b"))
+    assert_user_error(code, err, "Unknown suite 'nope'", "fourrooms", "mazerooms")
+    assert not (tmp_path / "b").exists()
+
+
+def test_bench_unknown_agent(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "bench", "--suite", "debug", "--agents", "hjepa,greedy", "--out", str(tmp_path / "b"))
+    assert_user_error(code, err, "Unknown agent(s) ['greedy']", "oracle")
+
+
+def test_evaluate_missing_checkpoint(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "evaluate", "--checkpoint", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "e"))
+    assert_user_error(code, err, "No checkpoint at")
