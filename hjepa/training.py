@@ -8,7 +8,6 @@ installed). Nothing here touches an environment.
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from typing import Any
 

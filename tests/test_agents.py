@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from hjepa.agents import FlatAgent, HJEPAAgent, OracleAgent, RandomAgent, make_agent, matched_flat_width
+from hjepa.agents import HJEPAAgent, OracleAgent, RandomAgent, make_agent, matched_flat_width
 from hjepa.agents.planning import beam_calls
 from hjepa.agents.simple import agent_pose
 from hjepa.critic import train_critics

@@ -24,7 +24,7 @@ import math
 from typing import Callable, NamedTuple
 
 import torch
-from einops import rearrange, repeat
+from einops import repeat
 from torch import Tensor
 
 from hjepa.critic import critic_of
