@@ -9,7 +9,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 from rich.console import Console
@@ -95,7 +95,7 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     console, out = console or Console(), Path(out)
     module = load_module(ckpt)
     stack, cfg = module.stack, module.cfg
-    data = _dataset_of(read_checkpoint(ckpt))
+    data = _dataset_of(module.hparams.get("data_path", ""), ckpt)
     eval_cfg = eval_cfg or EvalConfig(max_steps=suite.max_steps, seed=cfg.seed)
     n = per_bin or (suite.per_bin_quick if quick else suite.per_bin)
     tasks = make_tasks(cfg.data.env_id, suite.layouts(cfg), n, suite.bins, seed=cfg.seed + 1)
@@ -113,13 +113,11 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     return doc
 
 
-def _dataset_of(ckpt: dict) -> OfflineDataset:
-    path = ckpt["hyper_parameters"].get("data_path", "")
+def _dataset_of(path: str, ckpt: str | Path) -> OfflineDataset:
     try:
         return OfflineDataset.open(path)
     except DatasetError as exc:
-        raise DatasetError(f"The checkpoint '{ckpt['_path']}' refers to the dataset '{path}', which cannot be read: {exc}") from exc
-
+        raise DatasetError(f"The checkpoint '{ckpt}' refers to the dataset '{path}', which cannot be read: {exc}") from exc
 
 def _train_figures(run: RunResult | None) -> dict:
     if run is None:
@@ -186,6 +184,3 @@ def results_markdown(doc: dict) -> str:
 def config_from_checkpoint(ckpt: str | Path) -> ExperimentConfig:
     return from_dict(ExperimentConfig, read_checkpoint(ckpt)["hyper_parameters"]["config"])
 
-
-def suite_names() -> Sequence[str]:
-    return tuple(SUITES)

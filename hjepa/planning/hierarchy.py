@@ -147,7 +147,7 @@ class HierarchicalPlanner:
             calls = result.calls + len(acts)
         plan = self.plans[k]
         return LevelTrace(k, "goal" if subgoal is None else "subgoal", due, plan.cost,
-                          self._distance(k, states[k], subgoal), calls, plan.actions.tolist(),
+                          self._distance(k, states, subgoal), calls, plan.actions.tolist(),
                           plan.states[0] if k > 0 else None)  # fmt: skip
 
     # ------------------------------------------------------------------ costs and search
@@ -187,14 +187,12 @@ class HierarchicalPlanner:
                                             generator=self.generator)  # fmt: skip
         raise SpecMismatchError(f"Planner '{spec.planner}' needs continuous actions; level {k} acts discretely here.")
 
-    def _distance(self, k: int, state: Tensor, subgoal: Tensor | None) -> float:
-        if subgoal is None:
-            critic = critic_of(self.stack.levels[k])
-            return float(critic.distance(state, self.goals[k])) if critic is not None else math.nan
-        critic = critic_of(self.stack.levels[k + 1])
-        lifted = self.stack.levels[k + 1].encode(state[None])[0]
-        return float(critic.distance(lifted, subgoal)) if critic is not None else math.nan
-
+    def _distance(self, k: int, states: list[Tensor], subgoal: Tensor | None) -> float:
+        """Critic estimate from the current state to level k's target. Below the top, the
+        current state read in the space above is ``states[k + 1]`` (encoders chain)."""
+        j, target = (k, self.goals[k]) if subgoal is None else (k + 1, subgoal)
+        critic = critic_of(self.stack.levels[j])
+        return float(critic.distance(states[j], target)) if critic is not None else math.nan
 
 def _target_cost(s: Tensor, target: Tensor, critic: torch.nn.Module | None, spec: PlanSpec) -> Tensor:
     c = spec.w_intrinsic * (s - target).pow(2).sum(-1)
