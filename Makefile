@@ -7,7 +7,7 @@ CONSTRAINTS := .ci/constraints.txt
 $(BIN)/hjepa: pyproject.toml $(CONSTRAINTS)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[dev]"
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[dev,nav]"
 	touch $@
 
 .PHONY: setup run test

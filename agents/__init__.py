@@ -1,12 +1,14 @@
 """Agents that act in navigation environments behind one interface (:class:`Agent`).
 
-``reset(obs, goal_obs)`` starts an episode, ``act(obs) -> action index`` returns one of the
-env's actions (our index into the action spec), ``trace`` records what the agent decided at
+``reset(obs, goal_obs)`` starts an episode, ``act(obs)`` returns one of the env's actions (our
+index into a discrete action spec, or a float vector in a continuous spec's box), ``trace`` records what the agent decided at
 each step and ``predictor_calls`` counts world-model calls in the episode.
 """
 
 from hjepa.agents.base import Agent, make_agent, AGENTS
-from hjepa.agents.planning import FlatAgent, HJEPAAgent, matched_flat_width
+from hjepa.agents.planning import FlatAgent, HJEPAAgent, matched_flat_samples, matched_flat_width
+from hjepa.agents.pointmaze import PointMazeOracleAgent
 from hjepa.agents.simple import OracleAgent, RandomAgent
 
-__all__ = ["AGENTS", "Agent", "FlatAgent", "HJEPAAgent", "OracleAgent", "RandomAgent", "make_agent", "matched_flat_width"]
+__all__ = ["AGENTS", "Agent", "FlatAgent", "HJEPAAgent", "OracleAgent", "PointMazeOracleAgent", "RandomAgent",
+           "make_agent", "matched_flat_samples", "matched_flat_width"]  # fmt: skip

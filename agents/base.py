@@ -31,14 +31,15 @@ class Agent:
         self.trace, self.predictor_calls = [], 0
         self._reset(np.asarray(obs), np.asarray(goal_obs))
 
-    def act(self, obs: np.ndarray) -> int:
-        """The next action (index into the env's action spec)."""
-        return int(self._act(np.asarray(obs)))
+    def act(self, obs: np.ndarray) -> int | np.ndarray:
+        """The next action: an index into a discrete action spec, or a float vector ``(e,)``
+        inside a continuous spec's box."""
+        return self._act(np.asarray(obs))
 
     def _reset(self, obs: np.ndarray, goal_obs: np.ndarray) -> None:
         raise NotImplementedError
 
-    def _act(self, obs: np.ndarray) -> int:
+    def _act(self, obs: np.ndarray) -> int | np.ndarray:
         raise NotImplementedError
 
 

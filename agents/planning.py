@@ -7,7 +7,7 @@ import torch
 
 from hjepa.agents.base import Agent
 from hjepa.errors import SpecMismatchError
-from hjepa.planning.configurator import Configurator, RuleConfigurator
+from hjepa.planning.configurator import Configurator, PlanSpec, RuleConfigurator
 from hjepa.planning.hierarchy import HierarchicalPlanner
 
 
@@ -32,11 +32,11 @@ class HJEPAAgent(Agent):
         _as_obs(self.stack, obs, "observation")
         self.planner.reset(_as_obs(self.stack, goal_obs, "goal observation"))
 
-    def _act(self, obs: np.ndarray) -> int:
+    def _act(self, obs: np.ndarray) -> int | np.ndarray:
         action, trace = self.planner.act(_as_obs(self.stack, obs, "observation"))
         self.trace.append(trace)
         self.predictor_calls += trace.calls
-        return action
+        return action if isinstance(action, int) else action.numpy().astype(np.float32)
 
 
 def beam_calls(n_actions: int, depth: int, width: int) -> int:
@@ -56,17 +56,34 @@ def matched_flat_width(budget: float, n_actions: int, depth: int, max_width: int
     return width
 
 
+def matched_flat_samples(budget: float, depth: int, iters: int, max_samples: int = 65536) -> int:
+    """The most samples per iteration of a continuous planner (``iters`` iterations over
+    ``depth`` steps, plus the rollout of the chosen plan) within ``budget`` calls per env step
+    (at least 1)."""
+    return int(min(max_samples, max(1, (budget - depth) // (iters * depth))))
+
+
+def flat_width(stack: torch.nn.Module, budget: float, horizon: int, iters: int = PlanSpec.iters) -> int:
+    """The flat agent's level-0 width at ``budget``: beam width (discrete env actions) or
+    samples per iteration (continuous ones)."""
+    if stack.action_spec.is_discrete:
+        return matched_flat_width(budget, stack.action_spec.n, horizon)
+    return matched_flat_samples(budget, horizon, iters)
+
+
 class FlatAgent(HJEPAAgent):
     """Level 0 alone, with its own cost module (critic to the goal), the same planner and the
     same budget: a beam of ``horizon`` steps whose width is set so that its predictor calls
-    per env step match ``budget`` (the hierarchy's measured calls per step)."""
+    per env step match ``budget`` (the hierarchy's measured calls per step). With continuous
+    env actions it plans with ``continuous_planner`` (the hierarchy's level-0 planner), its
+    samples per iteration set the same way (:func:`matched_flat_samples`)."""
 
     name = "flat"
 
     def __init__(self, stack: torch.nn.Module, budget: float, horizon: int = 8, seed: int = 0,
-                 use_critic: bool = True) -> None:  # fmt: skip
-        n = stack.action_spec.n
-        self.width = matched_flat_width(budget, n, horizon)
+                 use_critic: bool = True, continuous_planner: str = "gaussian_cem") -> None:  # fmt: skip
+        self.width = flat_width(stack, budget, horizon)
         self.budget = budget
-        cfg = RuleConfigurator(max_levels=1, flat_horizon=horizon, width0=self.width, use_critic=use_critic)
+        cfg = RuleConfigurator(max_levels=1, flat_horizon=horizon, width0=self.width, use_critic=use_critic,
+                               continuous_planner=continuous_planner)  # fmt: skip
         super().__init__(stack, cfg, seed)

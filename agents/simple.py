@@ -13,21 +13,24 @@ _AGENT = 10  # MiniGrid's object index of the agent in a symbolic observation
 
 
 class RandomAgent(Agent):
-    """Uniform random actions from a generator seeded once per agent: successive episodes
-    differ, and a run is reproducible."""
+    """Uniform random actions (indices, or vectors uniform in a continuous spec's box) from a
+    generator seeded once per agent: successive episodes differ, and a run is reproducible."""
 
     name = "random"
 
     def __init__(self, action_spec: ActionSpec, seed: int = 0) -> None:
         super().__init__()
+        self.spec = action_spec
         self.n = action_spec.n
         self.rng = np.random.default_rng(seed)
 
     def _reset(self, obs: np.ndarray, goal_obs: np.ndarray) -> None:
         pass
 
-    def _act(self, obs: np.ndarray) -> int:
-        return int(self.rng.integers(self.n))
+    def _act(self, obs: np.ndarray) -> int | np.ndarray:
+        if self.spec.is_discrete:
+            return int(self.rng.integers(self.n))
+        return self.rng.uniform(self.spec.low, self.spec.high, size=self.spec.dim).astype(np.float32)
 
 
 def agent_pose(obs: np.ndarray) -> tuple[int, int, int]:

@@ -18,19 +18,25 @@ from rich.table import Table
 from hjepa.checkpoint import load_module, read_checkpoint
 from hjepa.config import ExperimentConfig, from_dict
 from hjepa.data.storage import OfflineDataset
-from hjepa.envs.oracle import FOURROOMS_BINS, DistanceBins, make_tasks
+from hjepa.envs.oracle import FOURROOMS_BINS, DistanceBins
 from hjepa.errors import DatasetError, UnknownNameError
 from hjepa.io import write_json, write_text
 from hjepa.metrics import results_document
+from hjepa.planning.configurator import RuleConfigurator
 from hjepa.plots import plot_pred_error_by_horizon, plot_success_by_bin
 from hjepa.probe import levels_report
 from hjepa.experiments import presets
-from hjepa.experiments.evaluate import EvalConfig, evaluate_agents
+from hjepa.experiments.evaluate import EvalConfig, evaluate_agents, suite_tasks
 from hjepa.experiments.runner import RunResult, run_experiment
 
 MAZE_BINS = DistanceBins.from_mapping({"short": (1, 40), "medium": (41, 80), "long": (81, math.inf)})
 EMPTY_BINS = DistanceBins.from_mapping({"short": (1, 4), "medium": (5, 8), "long": (9, math.inf)})
 HELD_OUT_LAYOUTS = tuple(range(100_000, 100_020))
+# PointMaze bins are geodesic metres (cells are 1 m; the ball's top speed is 0.05 m per step).
+_EPS = 1e-6  # bins are closed on both ends: the next bin starts just above the previous one's end
+PM_MEDIUM_BINS = DistanceBins.from_mapping({"short": (0.5, 3), "medium": (3 + _EPS, 6), "long": (6 + _EPS, math.inf)})
+PM_LARGE_BINS = DistanceBins.from_mapping({"short": (0.5, 5), "medium": (5 + _EPS, 10), "long": (10 + _EPS, math.inf)})
+PM_GIANT_BINS = DistanceBins.from_mapping({"medium": (0.5, 20), "long": (20 + _EPS, math.inf)})
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,10 @@ class Suite:
         per_bin: tasks per bin (full run) and ``per_bin_quick`` for ``--quick``.
         max_steps: env steps before an episode fails.
         held_out: evaluate on these layout seeds (never collected) instead of the training layout.
+        flat_horizon: level-0 horizon of the flat agent, in env steps.
+        configurator: the hierarchy's configurator for this suite.
+
+    A maze with its own evaluation tasks (OGBench giant) runs those, ``per_bin`` episodes each.
     """
 
     name: str
@@ -52,9 +62,21 @@ class Suite:
     per_bin_quick: int
     max_steps: int
     held_out: tuple[int, ...] = ()
+    flat_horizon: int = 8
+    configurator: RuleConfigurator = RuleConfigurator()
 
     def layouts(self, cfg: ExperimentConfig) -> list[int]:
         return list(self.held_out) if self.held_out else [cfg.data.layout_seed]
+
+    def eval_config(self, seed: int, agents: tuple[str, ...] | None = None) -> EvalConfig:
+        """The suite's evaluation settings (all agents unless ``agents`` is given)."""
+        names = {"agents": agents} if agents is not None else {}
+        return EvalConfig(max_steps=self.max_steps, flat_horizon=self.flat_horizon, configurator=self.configurator,
+                          seed=seed, **names)  # fmt: skip
+
+
+# PointMaze: level 0 plans forces with Gaussian CEM; the flat agent looks 20 env steps (~1 m) ahead.
+_PM_PLANNING = {"flat_horizon": 20, "configurator": RuleConfigurator(flat_horizon=10, width0=64)}
 
 
 SUITES: dict[str, Suite] = {
@@ -62,6 +84,9 @@ SUITES: dict[str, Suite] = {
     "fourrooms-random": Suite("fourrooms-random", presets.fourrooms_random, FOURROOMS_BINS, 50, 5, 100,
                               HELD_OUT_LAYOUTS),  # fmt: skip
     "mazerooms": Suite("mazerooms", presets.mazerooms, MAZE_BINS, 30, 6, 400),
+    "pointmaze-medium": Suite("pointmaze-medium", presets.pointmaze_medium, PM_MEDIUM_BINS, 30, 5, 600, **_PM_PLANNING),
+    "pointmaze-large": Suite("pointmaze-large", presets.pointmaze_large, PM_LARGE_BINS, 30, 5, 800, **_PM_PLANNING),
+    "pointmaze-giant": Suite("pointmaze-giant", presets.pointmaze_giant, PM_GIANT_BINS, 10, 1, 1000, **_PM_PLANNING),
     "debug": Suite("debug", presets.debug, EMPTY_BINS, 3, 2, 30),
 }
 
@@ -96,9 +121,9 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     module = load_module(ckpt)
     stack, cfg = module.stack, module.cfg
     data = _dataset_of(module.hparams.get("data_path", ""), ckpt)
-    eval_cfg = eval_cfg or EvalConfig(max_steps=suite.max_steps, seed=cfg.seed)
+    eval_cfg = eval_cfg or suite.eval_config(cfg.seed)
     n = per_bin or (suite.per_bin_quick if quick else suite.per_bin)
-    tasks = make_tasks(cfg.data.env_id, suite.layouts(cfg), n, suite.bins, seed=cfg.seed + 1)
+    tasks = suite_tasks(cfg.data.env_id, suite.layouts(cfg), n, suite.bins, seed=cfg.seed + 1)
     torch.manual_seed(cfg.seed)
     agents, records = evaluate_agents(stack, cfg.data.env_id, tasks, list(suite.bins), eval_cfg, console.is_terminal)
     doc = results_document(suite.name, quick, cfg.seed, "cpu", stack.num_levels, _train_figures(run),
@@ -129,11 +154,12 @@ def _train_figures(run: RunResult | None) -> dict:
 
 
 def _flat_width(stack: torch.nn.Module, agents: dict, cfg: EvalConfig) -> int | None:
-    from hjepa.agents import matched_flat_width
+    """The flat agent's level-0 beam width (or samples per iteration, continuous actions)."""
+    from hjepa.agents.planning import flat_width
 
     if "flat" not in agents or "hjepa" not in agents:
         return None
-    return matched_flat_width(agents["hjepa"]["predictor_calls_per_step"], stack.action_spec.n, cfg.flat_horizon)
+    return flat_width(stack, agents["hjepa"]["predictor_calls_per_step"], cfg.flat_horizon)
 
 
 def _command() -> str:

@@ -45,12 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="continue training from OUT/checkpoints/last.ckpt")
     _common(run)
     col = sub.add_parser("collect", help="reward-free offline data from an env, into OUT/data")
-    col.add_argument("--env", required=True, help="gymnasium env id (MiniGrid grid worlds, hjepa/MazeRooms-v0)")
+    col.add_argument("--env", required=True, help="gymnasium env id (MiniGrid grid worlds, hjepa/MazeRooms-v0, "
+                     "PointMaze_Medium-v3, PointMaze_Large-v3, hjepa/PointMaze_Giant-v0)")  # fmt: skip
     col.add_argument("--transitions", type=int, required=True, help="number of transitions (actions) to collect")
     col.add_argument("--out", required=True, help="run folder; the dataset goes to OUT/data")
     col.add_argument("--episode-len", type=int, default=None, help="steps per random-walk episode")
     col.add_argument("--layouts", choices=["fixed", "random"], default=None, help="one layout, or a new one per episode")
-    col.add_argument("--obs-mode", choices=["grid", "image"], default=None, help="symbolic grid or top-down RGB")
+    col.add_argument("--obs-mode", choices=["grid", "image", "state"], default=None,
+                     help="symbolic grid or top-down RGB (MiniGrid); state vector or top-down RGB (PointMaze)")  # fmt: skip
     _common(col)
     tr = sub.add_parser("train", help="train the stack jointly on a dataset")
     tr.add_argument("--data", required=True, help="a data/ folder, or a run folder holding one")
@@ -68,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     _agents_arg(ev)
     _common(ev)
     be = sub.add_parser("bench", help="a suite of BENCHMARK.md end to end: collect, train, evaluate, report")
-    be.add_argument("--suite", required=True, help="fourrooms, fourrooms-random, mazerooms (or debug)")
+    be.add_argument("--suite", required=True, help="fourrooms, fourrooms-random, mazerooms, pointmaze-medium, "
+                    "pointmaze-large, pointmaze-giant (or debug)")  # fmt: skip
     be.add_argument("--quick", action="store_true", help="the small version (minutes on a CPU)")
     be.add_argument("--out", default=None, help="run folder (default runs/bench-SUITE)")
     be.add_argument("--levels", type=int, default=None, help="number of levels (ablation: keep the first K)")
@@ -113,12 +116,15 @@ def cmd_run(args: argparse.Namespace, console: Console) -> None:
 
 def cmd_collect(args: argparse.Namespace, console: Console) -> None:
     from hjepa.data.collect import CollectConfig, collect
+    from hjepa.envs.pointmaze import is_pointmaze
     from hjepa.experiments.presets import config_for_dataset
     from hjepa.io import write_text
 
     fields = {"env_id": args.env, "transitions": args.transitions, "episode_len": args.episode_len,
               "layouts": args.layouts, "obs_mode": args.obs_mode, "seed": args.seed}  # fmt: skip
     given = {k: v for k, v in fields.items() if v is not None}
+    if is_pointmaze(args.env) and not args.config:
+        given.setdefault("obs_mode", "state")  # MiniGrid's default "grid" does not exist there
     if args.config:
         base = load_yaml(args.config)
         cfg = dataclasses.replace(base, data=dataclasses.replace(base.data, **given))
@@ -154,11 +160,11 @@ def cmd_train(args: argparse.Namespace, console: Console) -> None:
 
 
 def _eval_config(args: argparse.Namespace, suite: object, seed: int) -> object:
-    from hjepa.experiments.evaluate import EvalConfig, check_agents
+    from hjepa.experiments.evaluate import check_agents
 
     agents = tuple(a.strip() for a in args.agents.split(",") if a.strip())
     check_agents(agents)
-    return EvalConfig(agents=agents, max_steps=suite.max_steps, seed=seed)
+    return suite.eval_config(seed, agents)
 
 
 def _per_bin(args: argparse.Namespace, suite: object) -> int | None:

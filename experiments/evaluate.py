@@ -1,22 +1,26 @@
 """Run agents on seeded, distance-binned navigation tasks and summarise them (BENCHMARK.md).
 
-Episodes run in :class:`~hjepa.envs.minigrid_nav.GridNav`, whose observations are identical
-to MiniGrid's ``FullyObsWrapper`` (tested), with MiniGrid's own success criterion: standing on
-the goal cell. The agent sees the observation and the goal observation only.
+MiniGrid episodes run in :class:`~hjepa.envs.minigrid_nav.GridNav`, whose observations are
+identical to MiniGrid's ``FullyObsWrapper`` (tested), with MiniGrid's own success criterion:
+standing on the goal cell. PointMaze episodes run in
+:mod:`hjepa.experiments.evaluate_pointmaze` (the env's MuJoCo model, its own success
+criterion). Either way the agent sees the observation and the goal observation only.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import torch
 from rich.progress import Progress
 
 from hjepa.agents import Agent, FlatAgent, HJEPAAgent, OracleAgent, RandomAgent
 from hjepa.agents.base import AGENTS
-from hjepa.envs.oracle import LayoutOracle, Task, goal_observation
+from hjepa.envs.maze_oracle import MazeTask, fixed_maze_tasks, make_maze_tasks
+from hjepa.envs.oracle import Bins, LayoutOracle, Task, goal_observation, make_tasks
+from hjepa.envs.pointmaze import is_pointmaze, maze_info
 from hjepa.errors import ConfigError, UnknownNameError
 from hjepa.metrics import EpisodeRecord, summarise_by_agent
 from hjepa.planning.configurator import RuleConfigurator
@@ -96,14 +100,62 @@ class _LayoutGraphs:
         return self.oracle.graph(self.layout_seed).path(pose, goal)
 
 
-def evaluate_agents(stack: torch.nn.Module, env_id: str, tasks: Sequence[Task], bins: Sequence[str],
+class Episodes(Protocol):
+    """An env family's evaluation: agent factories and one episode of an agent on a task."""
+
+    def factories(self, stack: torch.nn.Module, cfg: EvalConfig) -> dict[str, Callable[[float], Agent]]: ...
+
+    def run(self, agent: Agent, task: object, max_steps: int) -> EpisodeRecord: ...
+
+
+class GridEpisodes:
+    """MiniGrid episodes (:func:`run_episode`) in the layouts of ``env_id``."""
+
+    def __init__(self, stack: torch.nn.Module, env_id: str) -> None:
+        self.oracle, self.env_actions = LayoutOracle(env_id), stack.action_spec.env_actions
+
+    def factories(self, stack: torch.nn.Module, cfg: EvalConfig) -> dict[str, Callable[[float], Agent]]:
+        return build_agents(stack, self.oracle, cfg)
+
+    def run(self, agent: Agent, task: Task, max_steps: int) -> EpisodeRecord:
+        if isinstance(agent, OracleAgent):
+            agent.graph.layout_seed = task.layout_seed
+        return run_episode(agent, self.oracle, task, max_steps, self.env_actions)
+
+
+def episodes_for(stack: torch.nn.Module, env_id: str) -> Episodes:
+    """The evaluation of ``env_id``'s family: PointMaze (needs the ``nav`` extra) or MiniGrid."""
+    if is_pointmaze(env_id):
+        from hjepa.experiments.evaluate_pointmaze import PointMazeEpisodes
+
+        return PointMazeEpisodes(stack, env_id)
+    return GridEpisodes(stack, env_id)
+
+
+def suite_tasks(env_id: str, layout_seeds: Sequence[int], per_bin: int, bins: Bins, seed: int) -> list[Task | MazeTask]:
+    """Seeded evaluation tasks of ``env_id``, stratified by oracle distance.
+
+    MiniGrid: :func:`~hjepa.envs.oracle.make_tasks` over ``layout_seeds``. PointMaze: tasks
+    drawn over the maze's free cells (:func:`~hjepa.envs.maze_oracle.make_maze_tasks`), or,
+    for a maze with its own evaluation tasks (OGBench giant), those tasks, ``per_bin``
+    jittered episodes each.
+    """
+    if not is_pointmaze(env_id):
+        return make_tasks(env_id, layout_seeds, per_bin, bins, seed=seed)
+    info = maze_info(env_id)
+    if info.tasks:
+        return fixed_maze_tasks(env_id, info.maze, info.tasks, bins, per_bin, seed)
+    return make_maze_tasks(env_id, info.maze, per_bin, bins, seed)
+
+
+def evaluate_agents(stack: torch.nn.Module, env_id: str, tasks: Sequence[Task | MazeTask], bins: Sequence[str],
                     cfg: EvalConfig, progress: bool = True) -> tuple[dict[str, dict], list[EpisodeRecord]]:  # fmt: skip
     """Every agent of ``cfg.agents`` on every task; returns per-agent summaries and records."""
     check_agents(cfg.agents)
     if "flat" in cfg.agents and "hjepa" not in cfg.agents[: cfg.agents.index("flat")]:
         raise ConfigError("The flat agent's budget is the hierarchy's: list 'hjepa' before 'flat'.")
-    oracle = LayoutOracle(env_id)
-    factories = build_agents(stack, oracle, cfg)
+    episodes = episodes_for(stack, env_id)
+    factories = episodes.factories(stack, cfg)
     records: list[EpisodeRecord] = []
     budget = 0.0
     with Progress(disable=not progress, transient=True) as bar:
@@ -111,9 +163,7 @@ def evaluate_agents(stack: torch.nn.Module, env_id: str, tasks: Sequence[Task], 
             agent = factories[name](budget)
             task_bar = bar.add_task(f"evaluating {name}", total=len(tasks))
             for task in tasks:
-                if isinstance(agent, OracleAgent):
-                    agent.graph.layout_seed = task.layout_seed
-                records.append(run_episode(agent, oracle, task, cfg.max_steps, stack.action_spec.env_actions))
+                records.append(episodes.run(agent, task, cfg.max_steps))
                 bar.advance(task_bar)
             if name == "hjepa":
                 budget = _calls_per_step([r for r in records if r.agent == "hjepa"])

@@ -52,6 +52,38 @@ def mazerooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
                             critic=critic)  # fmt: skip
 
 
+def pointmaze(env_id: str, name: str, quick: bool = False, seed: int = 0, transitions: int = 400_000,
+              steps: int = 6000) -> ExperimentConfig:
+    """A PointMaze (``pip install "hjepa[nav]"``): state observations (x, y, vx, vy), random
+    forces with momentum, 3 levels with strides 5 and 4 (tau = 1, 5, 20 env steps: a top-level
+    step spans about a cell at speed). Images instead: ``--set data.obs_mode=image --set
+    levels.0.kind=image`` (``data.image_tile`` pixels per cell)."""
+    data = CollectConfig(env_id=env_id, transitions=transitions // 4 if quick else transitions, episode_len=200,
+                         layouts="fixed", layout_seed=0, obs_mode="state", image_tile=8, repeat_prob=0.9,
+                         seed=seed)  # fmt: skip
+    levels = three_levels(kind0="state", dim=32, strides=(5, 4))
+    levels = (dataclasses.replace(levels[0], hidden=128),) + levels[1:]
+    train = TrainConfig(steps=steps // 4 if quick else steps, batch_size=64 if quick else 128,
+                        epoch_steps=250 if quick else 500)  # fmt: skip
+    critic = CriticConfig(steps=1500 if quick else 4000, gammas=(0.97, 0.9))
+    return ExperimentConfig(name=name, seed=seed, data=data, levels=levels, train=train, critic=critic)
+
+
+def pointmaze_medium(quick: bool = False, seed: int = 0) -> ExperimentConfig:
+    """gymnasium-robotics PointMaze_Medium-v3 (8 x 8 cells)."""
+    return pointmaze("PointMaze_Medium-v3", "pointmaze-medium", quick, seed)
+
+
+def pointmaze_large(quick: bool = False, seed: int = 0) -> ExperimentConfig:
+    """gymnasium-robotics PointMaze_Large-v3 (9 x 12 cells)."""
+    return pointmaze("PointMaze_Large-v3", "pointmaze-large", quick, seed, transitions=600_000)
+
+
+def pointmaze_giant(quick: bool = False, seed: int = 0) -> ExperimentConfig:
+    """OGBench's giant maze (12 x 16 cells) on gymnasium-robotics' PointMaze (hjepa/PointMaze_Giant-v0)."""
+    return pointmaze("hjepa/PointMaze_Giant-v0", "pointmaze-giant", quick, seed, transitions=1_000_000, steps=8000)
+
+
 def debug(quick: bool = True, seed: int = 0) -> ExperimentConfig:
     """Tiny everything: a 3-level stack (strides 2, 2) on MiniGrid Empty-8x8, seconds to run."""
     data = CollectConfig(env_id="MiniGrid-Empty-8x8-v0", transitions=3000, episode_len=50, layouts="fixed",
@@ -70,6 +102,9 @@ EXPERIMENTS: dict[str, Callable[..., ExperimentConfig]] = {
     "fourrooms": fourrooms,
     "fourrooms-random": fourrooms_random,
     "mazerooms": mazerooms,
+    "pointmaze-medium": pointmaze_medium,
+    "pointmaze-large": pointmaze_large,
+    "pointmaze-giant": pointmaze_giant,
     "debug": debug,
 }
 
@@ -84,7 +119,9 @@ def get_experiment(name: str, quick: bool = False, seed: int = 0) -> ExperimentC
 def config_for_dataset(env_id: str, obs_kind: str, collector: dict, seed: int = 0) -> ExperimentConfig:
     """The config ``hjepa train`` uses when none is given: the env's preset (or fourrooms'
     architecture), level 0 matched to the observation kind, the dataset's collector settings."""
-    by_env = {"MiniGrid-FourRooms-v0": fourrooms, "hjepa/MazeRooms-v0": mazerooms}
+    by_env = {"MiniGrid-FourRooms-v0": fourrooms, "hjepa/MazeRooms-v0": mazerooms,
+              "PointMaze_Medium-v3": pointmaze_medium, "PointMaze_Large-v3": pointmaze_large,
+              "hjepa/PointMaze_Giant-v0": pointmaze_giant, "PointMaze_UMaze-v3": pointmaze_medium}  # fmt: skip
     base = by_env.get(env_id, fourrooms)(quick=False, seed=seed)
     levels = (dataclasses.replace(base.levels[0], kind=obs_kind),) + base.levels[1:]
     known = {f.name for f in dataclasses.fields(CollectConfig)}

@@ -58,3 +58,7 @@ class NonFiniteLossError(HJEPAError, FloatingPointError):
 
 class InvalidGoalError(HJEPAError, ValueError):
     """A goal or start cell that is outside the grid, inside a wall, or unreachable."""
+
+
+class MissingExtraError(HJEPAError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""

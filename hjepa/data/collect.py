@@ -20,11 +20,12 @@ import numpy as np
 
 from hjepa.data.storage import LAYOUT_MODES, DatasetMeta, DatasetWriter
 from hjepa.envs.minigrid_nav import GridNav, LayoutCache, action_spec
+from hjepa.envs.pointmaze import is_pointmaze
 from hjepa.envs.raster import grid_to_rgb
 from hjepa.errors import ConfigError
 from hjepa.specs import ObsSpec
 
-OBS_MODES = ("grid", "image")
+OBS_MODES = ("grid", "image", "state")  # "state": PointMaze only
 _MAX_SEED = 2**31 - 1
 
 
@@ -49,7 +50,8 @@ class CollectConfig:
     repeat_prob: float = 0.0
     """Momentum: probability of repeating the previous action instead of drawing a new one."""
     obs_mode: str = "grid"
-    """"grid": symbolic (W, H, 3) encoding; "image": (H*tile, W*tile, 3) RGB from the rasteriser."""
+    """"grid": symbolic (W, H, 3) encoding; "image": (H*tile, W*tile, 3) RGB from the rasteriser;
+    "state": PointMaze's (x, y, vx, vy)."""
     image_tile: int = 2
     """Pixels per cell side when obs_mode="image" (>= 2, so the agent's heading shows)."""
     seed: int = 0
@@ -78,6 +80,13 @@ class CollectConfig:
                 f"Invalid CollectConfig: layouts='fixed' uses layout_seed {self.layout_seed}, "
                 "which exclude_layout_seeds holds out."
             )
+        if is_pointmaze(self.env_id):  # continuous forces: its own checks, action_subset unused
+            from hjepa.data.collect_pointmaze import check_config
+
+            check_config(self)
+            return
+        if self.obs_mode == "state":
+            raise ConfigError("Invalid CollectConfig: obs_mode='state' is PointMaze's; MiniGrid has 'grid' or 'image'.")
         action_spec(self.action_subset)  # raises ConfigError on unknown names
 
     @property
@@ -181,6 +190,10 @@ def collect(cfg: CollectConfig, out: str | os.PathLike[str], progress: bool = Tr
     Returns:
         The dataset's metadata (also in ``out/meta.json``).
     """
+    if is_pointmaze(cfg.env_id):  # continuous navigation has its own collector
+        from hjepa.data.collect_pointmaze import collect_pointmaze
+
+        return collect_pointmaze(cfg, out, progress)
     spec = action_spec(cfg.action_subset)
     env_ids = np.asarray(spec.env_actions, dtype=np.int64)
     layout_ss, walk_ss = np.random.SeedSequence(cfg.seed).spawn(2)  # layouts independent of walk settings

@@ -1,8 +1,8 @@
 """Environments hjepa navigates: MiniGrid grid worlds (plus our MazeRooms) and their tools.
 
 Importing this package registers MiniGrid's ids (through ``import minigrid``) and ours
-(``hjepa/MazeRooms-v0``) with gymnasium, so ``gymnasium.make`` and :func:`make_minigrid`
-know them.
+(``hjepa/MazeRooms-v0``; ``hjepa/PointMaze_Giant-v0``, whose module needs the ``nav`` extra
+only when it is made) with gymnasium, so ``gymnasium.make`` and :func:`make_minigrid` know them.
 """
 
 from __future__ import annotations
@@ -12,12 +12,16 @@ import minigrid  # noqa: F401  -- registers the MiniGrid-* ids
 
 from hjepa.envs.mazerooms import ENV_ID as MAZEROOMS_ID
 from hjepa.envs.mazerooms import MazeRoomsEnv
+from hjepa.envs.pointmaze import GIANT_ID as POINTMAZE_GIANT_ID
 
 
 def _register() -> None:
     # Guarded so that re-importing (e.g. importlib.reload in tests) does not warn about overrides.
     if MAZEROOMS_ID not in gymnasium.registry:
         gymnasium.register(id=MAZEROOMS_ID, entry_point="hjepa.envs.mazerooms:MazeRoomsEnv")
+    if POINTMAZE_GIANT_ID not in gymnasium.registry:  # its module needs the `nav` extra only when made
+        gymnasium.register(id=POINTMAZE_GIANT_ID, entry_point="hjepa.envs.pointmaze_giant:PointMazeGiantEnv",
+                           max_episode_steps=1000)  # fmt: skip
 
 
 _register()

@@ -19,6 +19,8 @@ from hjepa.critic import critic_of
 from hjepa.errors import ConfigError
 
 PLANNERS = ("beam", "cem", "gaussian_cem", "mppi")
+CONTINUOUS_PLANNERS = ("gaussian_cem", "mppi")
+"""Planners over a continuous action box (continuous env actions at level 0, latent actions above)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class RuleConfigurator:
       covers the critic's estimated distance to the goal, or the top level. Near goals are
       therefore planned by level 0 alone, far ones by the whole stack.
     - Budgets: ``width0`` candidates at level 0, ``width`` above; weights as in :class:`PlanSpec`.
+    - Planners: ``planner`` at every level, except level 0 of an env with continuous actions
+      (PointMaze), which plans with ``continuous_planner`` over the action box.
 
     Attributes:
         max_levels: use at most this many levels (1 gives a flat planner on level 0).
@@ -89,6 +93,8 @@ class RuleConfigurator:
         vocab: macro-actions in each upper level's library.
         use_critic: False plans on intrinsic latent distance only (ablation).
         planner: planner of every level.
+        continuous_planner: level 0's planner when the env's actions are continuous
+            ("gaussian_cem" or "mppi"); ``width0`` is then its samples per iteration.
     """
 
     max_levels: int = 8
@@ -99,6 +105,12 @@ class RuleConfigurator:
     vocab: int = 32
     use_critic: bool = True
     planner: str = "beam"
+    continuous_planner: str = "gaussian_cem"
+
+    def __post_init__(self) -> None:
+        if self.continuous_planner not in CONTINUOUS_PLANNERS:
+            raise ConfigError(f"continuous_planner must be one of {', '.join(CONTINUOUS_PLANNERS)}, "
+                              f"got '{self.continuous_planner}'.")  # fmt: skip
 
     def configure(self, stack: torch.nn.Module, states: Sequence[Tensor], goals: Sequence[Tensor]) -> list[PlanSpec]:
         n = min(self.max_levels, stack.num_levels)
@@ -119,10 +131,11 @@ class RuleConfigurator:
         strides, taus = stack.strides, stack.taus
         horizon = self.top_horizon if k == top and k > 0 else (self.flat_horizon if k == top else strides[k + 1])
         weights = dict(w_critic=1.0, w_intrinsic=0.0) if self.use_critic else dict(w_critic=0.0, w_intrinsic=1.0)
+        continuous = k == 0 and not stack.action_spec.is_discrete
         return PlanSpec(
             level=k,
             horizon=horizon,
-            planner=self.planner,
+            planner=self.continuous_planner if continuous else self.planner,
             samples=self.width0 if k == 0 else self.width,
             replan_every=max(1, taus[k] // 2),
             vocab=self.vocab,

@@ -12,9 +12,14 @@ Each env step:
    distance), plus its own critic's distance to the final goal at the end of its plan;
 4. level 0 emits the first action of its plan.
 
-Levels above 0 act with latent macro-actions. With a discrete planner they choose from a
-library of macro-actions inferred from chunks of the level below's actions (:func:`macro_library`),
-so every proposal is one the level was trained on.
+Which planner searches a level follows from its :class:`~hjepa.specs.ActionSpec` and the
+plan spec: level 0 with discrete env actions uses a discrete planner ("beam", "cem") over
+the env's actions; level 0 with continuous env actions (PointMaze forces) a continuous one
+("gaussian_cem", "mppi") over the action box, warm-started from its previous plan. Levels
+above 0 act with latent macro-actions: a discrete planner chooses from a library of
+macro-actions inferred from chunks of the level below's actions (:func:`macro_library`), so
+every proposal is one the level was trained on; a continuous planner searches the latent
+action box ``[-1, 1]^e`` directly.
 """
 
 from __future__ import annotations
@@ -30,7 +35,12 @@ from torch import Tensor
 from hjepa.critic import critic_of
 from hjepa.errors import SpecMismatchError
 from hjepa.planning import planners
-from hjepa.planning.configurator import Configurator, PlanSpec, RuleConfigurator
+from hjepa.planning.configurator import CONTINUOUS_PLANNERS, Configurator, PlanSpec, RuleConfigurator
+from hjepa.specs import ActionSpec
+
+CHUNK_HOLD = 0.8
+"""Continuous env actions: probability that a library chunk keeps its previous action for the
+next step (momentum, like the reward-free collector's random walks)."""
 
 
 class LevelTrace(NamedTuple):
@@ -42,20 +52,20 @@ class LevelTrace(NamedTuple):
     cost: float
     distance: float  # critic's estimate from the current state to the level's target (env steps)
     calls: int
-    plan: list[int]  # chosen action / macro-action indices
+    plan: list  # chosen action / macro-action indices, or continuous actions (one list per step)
     subgoal: Tensor | None  # the state handed to the level below ("d")
 
 
 class StepTrace(NamedTuple):
     step: int
-    action: int
+    action: int | list[float]  # the env action: an index, or a continuous vector
     specs: list[PlanSpec]
     levels: list[LevelTrace]
     calls: int
 
 
 class _Plan(NamedTuple):
-    actions: Tensor  # "h" indices
+    actions: Tensor  # "h" indices (discrete search) or "h e" actions (continuous search)
     states: Tensor  # "h d" predicted states
     cost: float
     step: int  # env step it was made at
@@ -65,24 +75,41 @@ class _Plan(NamedTuple):
 def macro_library(stack: torch.nn.Module, size: int, generator: torch.Generator) -> list[Tensor | None]:
     """Per level: ``None`` at level 0 (env actions), else ``"m e"`` latent macro-actions.
 
-    Level 1's library is every chunk of ``stride_1`` env actions when there are at most
-    ``size`` of them, else a random sample; level k > 1 samples chunks from level k-1's
+    Level 1's library is every chunk of ``stride_1`` discrete env actions when there are at
+    most ``size`` of them, else a random sample; with continuous env actions it is ``size``
+    random chunks (:func:`continuous_chunks`). Level k > 1 samples chunks from level k-1's
     library. Each chunk goes through the level's own action encoder (``infer_action``).
     """
     libs: list[Tensor | None] = [None]
-    below = stack.levels[0].action_input(torch.arange(stack.levels[0].action_spec.n)) if stack.action_spec.is_discrete else None
+    spec = stack.action_spec
+    below = stack.levels[0].action_input(torch.arange(spec.n)) if spec.is_discrete else None
     for level in stack.levels[1:]:
         stride = level.spec.config.stride
-        n_below = below.shape[0]
-        if n_below**stride <= size:
-            idx = torch.tensor(list(itertools.product(range(n_below), repeat=stride)))
+        if below is None:
+            chunks = stack.levels[0].action_input(continuous_chunks(size, stride, spec, generator))
         else:
-            idx = torch.randint(0, n_below, (size, stride), generator=generator)
+            n_below = below.shape[0]
+            if n_below**stride <= size:
+                idx = torch.tensor(list(itertools.product(range(n_below), repeat=stride)))
+            else:
+                idx = torch.randint(0, n_below, (size, stride), generator=generator)
+            chunks = below[idx]
         with torch.no_grad():
-            lib = level.infer_action(below[idx])
+            lib = level.infer_action(chunks)
         libs.append(lib)
         below = lib
     return libs
+
+
+def continuous_chunks(size: int, stride: int, spec: ActionSpec, generator: torch.Generator) -> Tensor:
+    """``"m j e"`` random chunks of continuous env actions, uniform in the action box, each
+    step keeping the previous action with probability :data:`CHUNK_HOLD`."""
+    fresh = spec.low + (spec.high - spec.low) * torch.rand(size, stride, spec.dim, generator=generator)
+    hold = torch.rand(size, stride, generator=generator) < CHUNK_HOLD
+    hold[:, 0] = False
+    # Each step reads the fresh draw of the last step that did not hold.
+    source = torch.cummax(torch.where(hold, 0, torch.arange(stride)), dim=1).values
+    return torch.gather(fresh, 1, source[..., None].expand(-1, -1, spec.dim))
 
 
 class HierarchicalPlanner:
@@ -95,8 +122,6 @@ class HierarchicalPlanner:
     """
 
     def __init__(self, stack: torch.nn.Module, configurator: Configurator | None = None, seed: int = 0) -> None:
-        if not stack.action_spec.is_discrete:
-            raise SpecMismatchError("HierarchicalPlanner's macro-action library needs discrete env actions.")
         self.stack = stack.eval()
         self.configurator = configurator or RuleConfigurator()
         self.seed = seed
@@ -115,8 +140,12 @@ class HierarchicalPlanner:
         self.generator.manual_seed(self.seed)
 
     @torch.no_grad()
-    def act(self, obs: Tensor) -> tuple[int, StepTrace]:
-        """One MPC step from observation ``obs`` (``"..."`` of the stack's obs spec)."""
+    def act(self, obs: Tensor) -> tuple[int | Tensor, StepTrace]:
+        """One MPC step from observation ``obs`` (``"..."`` of the stack's obs spec).
+
+        Returns the env action (an index for discrete env actions, an ``"e"`` float tensor in
+        the action box for continuous ones) and the step's trace.
+        """
         states = [s[0] for s in self.stack.encode(obs[None])]
         specs = self.configurator.configure(self.stack, states, self.goals)
         top = specs[-1].level
@@ -128,9 +157,11 @@ class HierarchicalPlanner:
             subgoal = trace.subgoal
         traces.reverse()
         self.plans = {k: p for k, p in self.plans.items() if k <= top}
-        action = int(self.plans[0].actions[0])
+        first = self.plans[0].actions[0]
+        action = int(first) if self.stack.action_spec.is_discrete else first.clone()
         self.t += 1
-        return action, StepTrace(self.t - 1, action, specs, traces, sum(tr.calls for tr in traces))
+        logged = action if isinstance(action, int) else action.tolist()
+        return action, StepTrace(self.t - 1, logged, specs, traces, sum(tr.calls for tr in traces))
 
     def _level_step(self, spec: PlanSpec, states: list[Tensor], subgoal: Tensor | None) -> LevelTrace:
         k = spec.level
@@ -140,7 +171,7 @@ class HierarchicalPlanner:
         calls = 0
         if due:
             cost = self._cost_fn(spec, subgoal)
-            result = self._search(spec, states[k], cost)
+            result = self._search(spec, states[k], cost, old)
             acts = result.actions
             pred = self.stack.levels[k].rollout(states[k][None], self._embed(k, acts)[None])[0]
             self.plans[k] = _Plan(acts, pred, result.cost, self.t, subgoal)
@@ -151,8 +182,11 @@ class HierarchicalPlanner:
                           plan.states[0] if k > 0 else None)  # fmt: skip
 
     # ------------------------------------------------------------------ costs and search
-    def _embed(self, k: int, idx: Tensor) -> Tensor:
-        return self.stack.levels[0].action_input(idx) if k == 0 else self.library[k][idx]
+    def _embed(self, k: int, acts: Tensor) -> Tensor:
+        """Level k's predictor input for indices (discrete search) or actions (continuous search)."""
+        if k == 0:
+            return self.stack.levels[0].action_input(acts)
+        return acts if acts.is_floating_point() else self.library[k][acts]
 
     def _cost_fn(self, spec: PlanSpec, subgoal: Tensor | None) -> Callable[[Tensor, int], Tensor]:
         """Per-state cost at depth ``t`` of level ``spec.level``'s predicted states ``"n d"``."""
@@ -171,21 +205,45 @@ class HierarchicalPlanner:
 
         return cost
 
-    def _search(self, spec: PlanSpec, start: Tensor, cost: Callable[[Tensor, int], Tensor]) -> planners.PlanResult:
+    def _search(self, spec: PlanSpec, start: Tensor, cost: Callable[[Tensor, int], Tensor],
+                old: _Plan | None) -> planners.PlanResult:  # fmt: skip
         k = spec.level
         level = self.stack.levels[k]
+
+        def step(s: Tensor, acts: Tensor) -> Tensor:
+            return level.predict(s, self._embed(k, acts))
+
+        if spec.planner in CONTINUOUS_PLANNERS:
+            return self._search_continuous(spec, level.action_spec, _sequence_cost(start, step, cost), old)
+        if k == 0 and not level.action_spec.is_discrete:
+            raise SpecMismatchError(f"Planner '{spec.planner}' needs discrete actions; level 0 acts with continuous "
+                                    f"env actions here: use one of {', '.join(CONTINUOUS_PLANNERS)}.")  # fmt: skip
         n = level.action_spec.n if k == 0 else self.library[k].shape[0]
-
-        def step(s: Tensor, idx: Tensor) -> Tensor:
-            return level.predict(s, self._embed(k, idx))
-
         if spec.planner == "beam":
             return planners.beam_search(start, step, cost, n, spec.horizon, spec.samples)
-        if spec.planner == "cem":
-            seq_cost = _sequence_cost(start, step, cost)
-            return planners.categorical_cem(seq_cost, n, spec.horizon, spec.samples, spec.iters, spec.elites,
-                                            generator=self.generator)  # fmt: skip
-        raise SpecMismatchError(f"Planner '{spec.planner}' needs continuous actions; level {k} acts discretely here.")
+        seq_cost = _sequence_cost(start, step, cost)
+        return planners.categorical_cem(seq_cost, n, spec.horizon, spec.samples, spec.iters, spec.elites,
+                                        generator=self.generator)  # fmt: skip
+
+    def _search_continuous(self, spec: PlanSpec, action_spec: ActionSpec, seq_cost: Callable[[Tensor], Tensor],
+                           old: _Plan | None) -> planners.PlanResult:  # fmt: skip
+        """Gaussian CEM or MPPI over level k's action box, warm-started from its last plan
+        shifted by the level steps taken since (discrete env actions: a continuous planner
+        only serves the latent macro-actions above level 0)."""
+        k = spec.level
+        if k == 0 and action_spec.is_discrete:
+            raise SpecMismatchError(f"Planner '{spec.planner}' needs continuous actions; level 0 acts discretely here.")
+        dim, low, high = action_spec.dim, action_spec.low, action_spec.high
+        init = None
+        if old is not None and old.actions.is_floating_point() and old.actions.shape == (spec.horizon, dim):
+            init = old.actions
+            for _ in range((self.t - old.step) // self.stack.taus[k]):
+                init = planners.shift_mean(init)
+        if spec.planner == "gaussian_cem":
+            return planners.gaussian_cem(seq_cost, dim, spec.horizon, spec.samples, spec.iters, spec.elites, low, high,
+                                         init_mean=init, generator=self.generator)  # fmt: skip
+        return planners.mppi(seq_cost, dim, spec.horizon, spec.samples, spec.iters, low=low, high=high, init_mean=init,
+                             generator=self.generator)  # fmt: skip
 
     def _distance(self, k: int, states: list[Tensor], subgoal: Tensor | None) -> float:
         """Critic estimate from the current state to level k's target. Below the top, the
@@ -193,6 +251,7 @@ class HierarchicalPlanner:
         j, target = (k, self.goals[k]) if subgoal is None else (k + 1, subgoal)
         critic = critic_of(self.stack.levels[j])
         return float(critic.distance(states[j], target)) if critic is not None else math.nan
+
 
 def _target_cost(s: Tensor, target: Tensor, critic: torch.nn.Module | None, spec: PlanSpec) -> Tensor:
     c = spec.w_intrinsic * (s - target).pow(2).sum(-1)
