@@ -31,17 +31,25 @@ def center_by_group(z: Tensor, groups: Tensor | None) -> Tensor:
 
 
 class VICReg(nn.Module):
-    """Variance hinge (per-dimension std >= 1) plus off-diagonal covariance penalty."""
+    """Variance hinge (per-dimension std >= 1) plus off-diagonal covariance penalty.
 
-    def __init__(self, var_weight: float = 1.0, cov_weight: float = 0.04, eps: float = 1e-4) -> None:
+    The covariance term costs ``n d^2``; above ``cov_dims`` dimensions (spatial states such as
+    the ``gridmap`` kind's ``c * w * h``) it is computed on a fresh random subset of
+    ``cov_dims`` dimensions each call, an unbiased estimate of the mean off-diagonal penalty.
+    """
+
+    def __init__(self, var_weight: float = 1.0, cov_weight: float = 0.04, eps: float = 1e-4, cov_dims: int = 256) -> None:
         super().__init__()
-        self.var_weight, self.cov_weight, self.eps = var_weight, cov_weight, eps
+        self.var_weight, self.cov_weight, self.eps, self.cov_dims = var_weight, cov_weight, eps, cov_dims
 
     def forward(self, z: Tensor, groups: Tensor | None = None) -> dict[str, Tensor]:
         zc = center_by_group(z.float(), groups)
         n, d = zc.shape
         std = torch.sqrt(zc.pow(2).sum(0) / max(n - 1, 1) + self.eps)
         var = F.relu(1.0 - std).mean()
+        if d > self.cov_dims:
+            zc = zc[:, torch.randperm(d, device=zc.device)[: self.cov_dims]]
+            d = self.cov_dims
         cov = zc.T @ zc / max(n - 1, 1)
         off = cov - torch.diag_embed(torch.diagonal(cov))
         cov_loss = off.pow(2).sum() / d

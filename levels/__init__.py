@@ -3,14 +3,16 @@
 | kind | level | input | actions |
 | --- | --- | --- | --- |
 | ``grid`` | 0 | MiniGrid symbolic grid ``(W, H, 3)`` uint8 | env actions |
+| ``gridmap`` | 0 | MiniGrid symbolic grid ``(W, H, 3)`` uint8; spatial state ``c x W x H``, conv predictor | env actions |
 | ``image`` | 0 | top-down RGB ``(H, W, 3)`` uint8 | env actions |
 | ``state`` | 0 | state vector ``(n,)`` float | env actions |
 | ``temporal`` | k > 0 | the level below's states | latent macro-actions from the level below's action chunk |
 """
 
 from hjepa.levels.grid import GridLevel
+from hjepa.levels.gridmap import GridMapLevel
 from hjepa.levels.image import ImageLevel
 from hjepa.levels.state import StateLevel
 from hjepa.levels.temporal import TemporalLevel
 
-__all__ = ["GridLevel", "ImageLevel", "StateLevel", "TemporalLevel"]
+__all__ = ["GridLevel", "GridMapLevel", "ImageLevel", "StateLevel", "TemporalLevel"]

@@ -21,15 +21,14 @@ N_OBJECTS, N_COLORS, N_STATES = 11, 6, 4
 CHANNELS = N_OBJECTS + N_COLORS + N_STATES
 
 
-class GridEncoder(nn.Module):
-    """``"b w h 3"`` uint8 -> ``"b d"``: one-hot cells, conv(s2), conv(s2), flatten, linear.
+class CellOneHot(nn.Module):
+    """``"b w h 3"`` integer cells -> ``"b 21 w h"`` float one-hot, with the shape check.
 
     The one-hot is a lookup of a fixed table by the cell's combined (object, colour, state)
-    index, produced directly in channels-last layout, which the convolutions read fastest on
-    CPU.
+    index, produced directly in channels-last layout, which convolutions read fastest on CPU.
     """
 
-    def __init__(self, width: int, height: int, dim: int, channels: int = 32) -> None:
+    def __init__(self, width: int, height: int) -> None:
         super().__init__()
         self.width, self.height = width, height
         table = torch.zeros(N_OBJECTS * N_COLORS * N_STATES, CHANNELS)
@@ -39,6 +38,27 @@ class GridEncoder(nn.Module):
             table[i, [obj, N_OBJECTS + color, N_OBJECTS + N_COLORS + state]] = 1.0
         self.register_buffer("table", table, persistent=False)
         self.register_buffer("radix", torch.tensor([N_COLORS * N_STATES, N_STATES, 1], dtype=torch.int32), persistent=False)
+
+    def check(self, obs: Tensor) -> None:
+        if obs.shape[1:] != (self.width, self.height, 3):
+            raise SpecMismatchError(
+                f"Grid level expects observations of shape (b, {self.width}, {self.height}, 3); "
+                f"got {tuple(obs.shape)}."
+            )
+        if obs.dtype.is_floating_point:
+            raise SpecMismatchError(f"Grid level expects integer cell codes (uint8); got {obs.dtype}.")
+
+    def forward(self, obs: Tensor) -> Tensor:
+        idx = (obs.to(torch.int32) * self.radix).sum(-1)
+        return rearrange(F.embedding(idx, self.table), "b w h c -> b c w h")
+
+
+class GridEncoder(nn.Module):
+    """``"b w h 3"`` uint8 -> ``"b d"``: one-hot cells, conv(s2), conv(s2), flatten, linear."""
+
+    def __init__(self, width: int, height: int, dim: int, channels: int = 32) -> None:
+        super().__init__()
+        self.cells = CellOneHot(width, height)
         c = channels
         self.convs = nn.Sequential(
             nn.Conv2d(CHANNELS, c, 3, stride=2, padding=1), nn.ReLU(),
@@ -50,17 +70,10 @@ class GridEncoder(nn.Module):
 
     def one_hot(self, obs: Tensor) -> Tensor:
         """``"b w h 3"`` integer cells -> ``"b 21 w h"`` float one-hot (channels-last memory)."""
-        idx = (obs.to(torch.int32) * self.radix).sum(-1)
-        return rearrange(F.embedding(idx, self.table), "b w h c -> b c w h")
+        return self.cells(obs)
 
     def check(self, obs: Tensor) -> None:
-        if obs.shape[1:] != (self.width, self.height, 3):
-            raise SpecMismatchError(
-                f"Grid level expects observations of shape (b, {self.width}, {self.height}, 3); "
-                f"got {tuple(obs.shape)}."
-            )
-        if obs.dtype.is_floating_point:
-            raise SpecMismatchError(f"Grid level expects integer cell codes (uint8); got {obs.dtype}.")
+        self.cells.check(obs)
 
     def trunk(self, one_hot: Tensor) -> Tensor:
         """``"b 21 w h"`` one-hot -> ``"b d"``."""

@@ -42,16 +42,18 @@ def test_level_shapes(kind: str, b: int) -> None:
     level, make_input = build(kind)
     x = make_input(b)
     s = level.encode(x)
-    assert s.shape == (b, 12)
-    assert level.target_encode(x).shape == (b, 12)
+    d = level.dim  # the config's dim, except kinds that derive it (gridmap: channels * w * h)
+    assert d == 12 or level.kind == "gridmap"
+    assert s.shape == (b, d)
+    assert level.target_encode(x).shape == (b, d)
     if level.index == 0:
         a = level.action_input(torch.randint(0, 3, (b,)))
     else:
         a = level.infer_action(torch.randn(b, 3, 3))
         assert a.abs().max() <= 1.0  # latent actions are squashed into [-1, 1]
     assert a.shape == (b, level.action_spec.input_dim)
-    assert level.predict(s, a).shape == (b, 12)
-    assert level.rollout(s, a[:, None].repeat(1, 4, 1)).shape == (b, 4, 12)
+    assert level.predict(s, a).shape == (b, d)
+    assert level.rollout(s, a[:, None].repeat(1, 4, 1)).shape == (b, 4, d)
     assert level.inverse_dynamics(s, s).shape == (b, level.action_spec.input_dim)
 
 
