@@ -1,6 +1,6 @@
 """The ``hjepa`` command line.
 
-Subcommands: ``run``, ``collect``, ``train``, ``evaluate``, ``bench``. Errors print one paragraph and exit non-zero; ``--debug``
+Subcommands: ``run``, ``collect``, ``train``, ``evaluate``, ``bench``, ``inspect``. Errors print one paragraph and exit non-zero; ``--debug``
 shows the traceback.
 """
 
@@ -78,6 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--episodes", type=int, default=None, help="episodes per agent (split equally over the bins)")
     _agents_arg(be)
     _common(be)
+    ins = sub.add_parser("inspect", help="per-level predictions, embedding health, plan traces, critic maps, plots")
+    ins.add_argument("--checkpoint", required=True, help="a .ckpt file or a run folder")
+    ins.add_argument("--out", required=True, help="folder for inspect.md, inspect.json and plots/")
+    ins.add_argument("--data", default=None, help="the dataset (default: the one the checkpoint was trained on)")
+    ins.add_argument("--levels", default=None, help="comma-separated levels to inspect, e.g. 0,2 (default: all)")
+    ins.add_argument("--episode", type=int, default=None,
+                     help="index of the evaluation task to trace, as `hjepa bench --quick` draws them (default: the longest)")  # fmt: skip
+    ins.add_argument("--max-steps", type=int, default=None, help="env steps before the traced episode stops")
+    ins.add_argument("--no-gif", action="store_true", help="skip the animated GIF of the episode")
+    _common(ins)
     return parser
 
 
@@ -203,12 +213,44 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> None:
     console.print(f"Wrote {out / 'results.json'}, report.md and plots/.")
 
 
+def _levels_arg(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(k) for k in text.split(",") if k.strip())
+    except ValueError:
+        raise ConfigError(f"--levels takes comma-separated level numbers such as 0,2; got '{text}'.") from None
+
+
+def cmd_inspect(args: argparse.Namespace, console: Console) -> None:
+    from hjepa.envs.oracle import make_tasks
+    from hjepa.errors import NotNavigationEnvError, UnknownNameError
+    from hjepa.experiments.bench import config_from_checkpoint, suite_for_env
+    from hjepa.inspection import HorizonErrors, InspectConfig, inspect_checkpoint, prediction_table, summary_table
+
+    cfg = config_from_checkpoint(args.checkpoint)
+    tasks, max_steps = None, 100
+    try:  # the suite's quick tasks, so that --episode I is task I of `hjepa bench --quick`
+        suite = suite_for_env(cfg.data.env_id)
+        tasks = make_tasks(cfg.data.env_id, suite.layouts(cfg), suite.per_bin_quick, suite.bins, seed=cfg.seed + 1)
+        max_steps = suite.max_steps
+    except (UnknownNameError, NotNavigationEnvError):
+        pass  # no MiniGrid suite: inspect_checkpoint draws its own tasks or skips the map views
+    icfg = InspectConfig(levels=_levels_arg(args.levels), episode=args.episode, max_steps=args.max_steps or max_steps,
+                         gif=not args.no_gif, seed=args.seed)  # fmt: skip
+    report = inspect_checkpoint(args.checkpoint, args.out, icfg, tasks, args.data, progress=console.is_terminal)
+    console.print(prediction_table([HorizonErrors(**r) for r in report.doc["prediction"]]))
+    console.print(summary_table(report.doc))
+    console.print(f"Wrote {Path(args.out) / 'inspect.md'}, inspect.json and plots/ ({len(report.files)} files).")
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], None]] = {
     "run": cmd_run,
     "collect": cmd_collect,
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "bench": cmd_bench,
+    "inspect": cmd_inspect,
 }
 
 

@@ -62,3 +62,8 @@ class InvalidGoalError(HJEPAError, ValueError):
 
 class MissingExtraError(HJEPAError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class InspectionError(HJEPAError, ValueError):
+    """An inspection request the checkpoint cannot answer: a level it does not have, an
+    episode index outside the evaluation tasks, or a view its observations cannot show."""

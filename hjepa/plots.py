@@ -27,6 +27,16 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return path
 
 
+def save_figure(fig: Figure, path: str | Path, tight: bool = True) -> Path:
+    """Write ``fig`` as a PNG at ``path`` atomically (100 dpi; ``tight``: tight layout first,
+    off for figures placed by hand); returns ``path``."""
+    if tight:
+        return _save(fig, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return Path(path)
+
+
 def _bins_of(agents: dict[str, dict[str, Any]]) -> list[str]:
     """The distance bins of all agents, in order of first appearance."""
     return list(dict.fromkeys(b for entry in agents.values() for b in entry.get("by_distance", {})))

@@ -7,6 +7,7 @@
 | ``image`` | 0 | top-down RGB ``(H, W, 3)`` uint8 | env actions |
 | ``state`` | 0 | state vector ``(n,)`` float | env actions |
 | ``temporal`` | k > 0 | the level below's states | latent macro-actions from the level below's action chunk |
+| ``recurrent`` | k > 0 | the level below's states | GRU-pooled latent macro-actions; GRU-cell predictor |
 """
 
 from hjepa.levels.grid import GridLevel
@@ -14,5 +15,6 @@ from hjepa.levels.gridmap import GridMapLevel
 from hjepa.levels.image import ImageLevel
 from hjepa.levels.state import StateLevel
 from hjepa.levels.temporal import TemporalLevel
+from hjepa.levels.recurrent import RecurrentLevel
 
-__all__ = ["GridLevel", "GridMapLevel", "ImageLevel", "StateLevel", "TemporalLevel"]
+__all__ = ["GridLevel", "GridMapLevel", "ImageLevel", "StateLevel", "TemporalLevel", "RecurrentLevel"]
