@@ -319,3 +319,33 @@ def test_tiny_end_to_end_bench_on_umaze(nav, tmp_path):
     assert agents["oracle"]["success"] == 1.0 and agents["oracle"]["spl"] > 0.95
     assert agents["hjepa"]["predictor_calls_per_step"] > 0 and agents["flat"]["predictor_calls_per_step"] > 0
     assert (tmp_path / "report.md").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_gaussian_cem_with_the_geodesic_cost_on_the_true_simulator_reaches_the_goal(nav):
+    """The continuous planner and the episode loop, told apart from any learned model
+    (EVIDENCE.md #4): rollouts of the real MuJoCo model, the oracle's distance as the cost."""
+    from hjepa.envs.pointmaze import PointMazeSim
+    from hjepa.planning import planners
+
+    sim, oracle = PointMazeSim("PointMaze_Medium-v3"), MazeOracle(MEDIUM)
+    task = make_maze_tasks("PointMaze_Medium-v3", MEDIUM, 1, BINS, seed=0)[0]
+    sim.set_state(task.start)
+    sim.goal = np.array(task.goal)
+    gen, mean, steps = torch.Generator().manual_seed(0), None, 0
+    while not sim.success() and steps < 100:
+        s0 = sim.state
+
+        def cost(seqs, s0=s0):
+            totals = []
+            for seq in seqs.numpy():
+                sim.set_state(s0[:2], s0[2:])
+                totals.append(sum(oracle.distance(p, task.goal) for p in sim.rollout(seq)[1:, :2]))
+            return torch.tensor(totals)
+
+        plan = planners.gaussian_cem(cost, 2, 10, 32, 2, 6, init_mean=mean, generator=gen)
+        mean = planners.shift_mean(plan.actions)
+        sim.set_state(s0[:2], s0[2:])
+        sim.step(plan.actions[0].numpy())
+        steps += 1
+    assert sim.success() and steps <= 2 * task.distance / 0.05  # within twice the top-speed time
