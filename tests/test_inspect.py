@@ -177,6 +177,8 @@ def test_retrieval_finds_the_true_target_when_prediction_is_exact(tiny_data: Pat
     assert view.distances[:, 0].max() < 1e-5
     moved = np.array([not np.array_equal(s, t) for s, t in zip(view.start_obs, view.true_obs)])
     assert moved.any() and (view.copy_rank[moved] > 0).all()  # copying misses whenever the pose changed
+    cell, cell_moved, n_moved = view.cell_hits()
+    assert cell == cell_moved == 1.0 and 0 < n_moved < len(view.rank)
 
 
 # ----------------------------------------------------------------------------- episode and figures

@@ -90,6 +90,8 @@ class NeighbourView(NamedTuple):
     rank: np.ndarray  # "q"
     copy_rank: np.ndarray  # "q"
     bank_size: int
+    start_pose: np.ndarray  # "q 3" privileged, for display and figures (-1: unknown)
+    true_pose: np.ndarray  # "q 3"
 
     @property
     def hits(self) -> np.ndarray:
@@ -100,6 +102,16 @@ class NeighbourView(NamedTuple):
         """Fraction of examples whose true target ranks < ``k``: prediction, copy baseline."""
         k = self.neighbour_obs.shape[1] if k is None else k
         return float((self.rank < k).mean()), float((self.copy_rank < k).mean())
+
+    def cell_hits(self) -> tuple[float, float, int]:
+        """How often the nearest neighbour stands on the true cell: over all examples with known
+        poses, over those where the agent changed cell (copying always misses these), and
+        how many those are. Headings and layouts aside: this asks "where", not "which way"."""
+        known = (self.true_pose[:, 0] >= 0) & (self.neighbour_pose[:, 0, 0] >= 0) & (self.start_pose[:, 0] >= 0)
+        hit = (self.neighbour_pose[:, 0, :2] == self.true_pose[:, :2]).all(axis=1)
+        moved = known & (self.start_pose[:, :2] != self.true_pose[:, :2]).any(axis=1)
+        mean = lambda m: float(hit[m].mean()) if m.any() else float("nan")  # noqa: E731
+        return mean(known), mean(moved), int(moved.sum())
 
 
 def _ranks_of(queries: torch.Tensor, bank: torch.Tensor, true_idx: np.ndarray) -> np.ndarray:
@@ -122,7 +134,7 @@ def neighbour_views(stack: HJEPA, data: OfflineDataset, levels: Sequence[int] | 
     keep = check_levels(stack, levels)
     obs, actions = sample_windows(data, stack.window, examples, seed)
     passes = stack(obs, actions).passes
-    finals = np.asarray(obs[:, [stack.taus[j] for j in keep]].reshape(-1, *obs.shape[2:]))
+    finals = np.asarray(obs[:, [0] + [stack.taus[j] for j in keep]].reshape(-1, *obs.shape[2:]))
     bank = dataset_bank(stack, data, target=True, extra=finals, max_items=max_bank, seed=seed)
     index = {row.tobytes(): i for i, row in enumerate(bank.obs)}
     return [_view(stack, bank, index, obs, passes[j], j, k) for j in keep]
@@ -130,13 +142,13 @@ def neighbour_views(stack: HJEPA, data: OfflineDataset, levels: Sequence[int] | 
 
 def _view(stack: HJEPA, bank: StateBank, index: dict, obs: torch.Tensor, lp: object, level: int, k: int) -> NeighbourView:
     tau = stack.taus[level]
-    true_obs = np.asarray(obs[:, tau])
-    true_idx = np.array([index[np.ascontiguousarray(o).tobytes()] for o in true_obs])
+    start_obs, true_obs = np.asarray(obs[:, 0]), np.asarray(obs[:, tau])
+    true_idx, start_idx = (np.array([index[np.ascontiguousarray(o).tobytes()] for o in x]) for x in (true_obs, start_obs))
     pred, start = lp.predictions[:, 0], lp.states[:, 0]
     idx, dist = nearest(pred, bank.states[level], k)
-    return NeighbourView(level, tau, np.asarray(obs[:, 0]), true_obs, bank.obs[idx], bank.pose[idx], dist,
-                         _ranks_of(pred, bank.states[level], true_idx),
-                         _ranks_of(start, bank.states[level], true_idx), len(bank.obs))  # fmt: skip
+    return NeighbourView(level, tau, start_obs, true_obs, bank.obs[idx], bank.pose[idx], dist,
+                         _ranks_of(pred, bank.states[level], true_idx), _ranks_of(start, bank.states[level], true_idx),
+                         len(bank.obs), bank.pose[start_idx], bank.pose[true_idx])  # fmt: skip
 
 
 def plot_neighbours(view: NeighbourView, obs_spec: ObsSpec, rows: int = 4) -> Figure:
@@ -173,10 +185,11 @@ def plot_neighbours(view: NeighbourView, obs_spec: ObsSpec, rows: int = 4) -> Fi
     if rings:
         ax.scatter(*zip(*rings), s=(2.2 * tile) ** 2, facecolors="none", edgecolors="yellow", linewidths=1.0)
     ax.set_axis_off()
-    pred_hit, copy_hit = view.top_k()
+    (pred_hit, copy_hit), (_, cell_moved, moved) = view.top_k(), view.cell_hits()
     fig.suptitle(f"level {view.level}: nearest observations to the prediction of t+{view.tau}\n"
-                 f"true target in top-{k}: {pred_hit:.0%} predicted, {copy_hit:.0%} copying the start; "
-                 f"{view.bank_size} distinct observations", fontsize="small", y=0.995)  # fmt: skip
+                 f"true target in top-{k}: {pred_hit:.0%} predicted, {copy_hit:.0%} copying the start; nearest on the "
+                 f"true cell when the agent moved: {cell_moved:.0%} of {moved}; {view.bank_size} distinct observations",
+                 fontsize="small", y=0.995)  # fmt: skip
     return fig
 
 

@@ -133,10 +133,11 @@ def _dataset_views(src: Source, levels: list[int], cfg: InspectConfig, seed: int
         files.append(save_figure(plot_embeddings(view), plots / f"embeddings_level{k}.png"))
     doc["neighbours"] = []
     for view in neighbour_views(stack, data, levels, cfg.examples, cfg.neighbours, seed):
-        (hit, copy), (hit1, copy1) = view.top_k(), view.top_k(1)
+        (hit, copy), (hit1, copy1), (cell, cell_moved, moved) = view.top_k(), view.top_k(1), view.cell_hits()
         doc["neighbours"].append({"level": view.level, "tau": view.tau, "k": cfg.neighbours, "examples": len(view.rank),
                                   "top_k": hit, "top_k_copy": copy, "top_1": hit1, "top_1_copy": copy1,
-                                  "median_rank": float(np.median(view.rank)), "bank": view.bank_size})  # fmt: skip
+                                  "median_rank": float(np.median(view.rank)), "bank": view.bank_size,
+                                  "top_1_cell": cell, "top_1_cell_moved": cell_moved, "moved": moved})  # fmt: skip
         files.append(save_figure(plot_neighbours(view, stack.obs_spec), plots / f"neighbours_level{view.level}.png", tight=False))
     return files
 
@@ -225,10 +226,11 @@ def inspect_markdown(doc: dict[str, Any]) -> str:
     lines += [f"| {e['level']} | {e['dim']} | {e['std_min']:.3f} | {e['std_mean']:.3f} | {e['eff_rank']:.1f} | "
               f"{fmt(e['explained_2d'])} | {e['position_r2']:.2f} |" for e in doc["embeddings"]]  # fmt: skip
     lines += ["", "## Nearest neighbours of one-step predictions", "",
-              "| level | tau | true target in top-k (pred / copy) | top-1 (pred / copy) | median rank | distinct obs |",
-              "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+              "| level | tau | true target in top-k (pred / copy) | top-1 (pred / copy) | median rank | top-1 on the true cell "
+              "(all / when the agent moved) | distinct obs |", "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     lines += [f"| {n['level']} | {n['tau']} | {n['top_k']:.2f} / {n['top_k_copy']:.2f} (k={n['k']}) | "
-              f"{n['top_1']:.2f} / {n['top_1_copy']:.2f} | {n['median_rank']:.0f} | {n['bank']} |" for n in doc["neighbours"]]  # fmt: skip
+              f"{n['top_1']:.2f} / {n['top_1_copy']:.2f} | {n['median_rank']:.0f} | {n['top_1_cell']:.2f} / "
+              f"{n['top_1_cell_moved']:.2f} ({n['moved']} moved) | {n['bank']} |" for n in doc["neighbours"]]  # fmt: skip
     lines += [""] + [f"![level {k}](plots/embeddings_level{k}.png) ![neighbours {k}](plots/neighbours_level{k}.png)"
                      for k in doc["levels"]]  # fmt: skip
     if "episode" in doc:
