@@ -268,6 +268,23 @@ def test_continuous_hierarchy_plans_forces_in_the_box_deterministically():
     assert flat.width == (budget - 5) // 15 and flat.predictor_calls <= budget
 
 
+def test_image_observations_feed_the_hierarchy():
+    from hjepa.agents import HJEPAAgent
+    from hjepa.envs.pointmaze import UMAZE
+    from hjepa.planning.configurator import RuleConfigurator
+    from hjepa.stack import HJEPA
+
+    observer = Observer(UMAZE, "image", tile=4)
+    levels = (LevelConfig(kind="image", dim=8, hidden=16, args={"channels": 4}),
+              LevelConfig(kind="temporal", dim=8, stride=2, action_dim=3, hidden=16))  # fmt: skip
+    torch.manual_seed(0)
+    stack = HJEPA.from_config(ExperimentConfig(levels=levels), observer.spec, ActionSpec("continuous", dim=2)).eval()
+    agent = HJEPAAgent(stack, RuleConfigurator(width0=8, width=4, vocab=4), seed=0)
+    agent.reset(observer.at_rest(UMAZE.cell_to_xy((1, 1))), observer.at_rest(UMAZE.cell_to_xy((3, 1))))
+    action = agent.act(observer.at_rest(UMAZE.cell_to_xy((1, 2))))
+    assert observer.spec.shape == (20, 20, 3) and action.shape == (2,) and np.abs(action).max() <= 1.0
+
+
 def test_planner_kinds_must_match_the_action_space():
     from hjepa.planning.configurator import RuleConfigurator
     from hjepa.planning.hierarchy import HierarchicalPlanner, continuous_chunks
