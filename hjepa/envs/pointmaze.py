@@ -28,7 +28,6 @@ therefore stand beside ours, not against them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -246,8 +245,3 @@ def pose_record(states: np.ndarray, maze: MazeMap) -> np.ndarray:
     out[..., :2] = np.round(xy * 1000.0)
     out[..., 2] = i * cols + j
     return out
-
-
-def speed_limit_steps(metres: float) -> int:
-    """Fewest env steps to roll ``metres`` at the clipped top speed (a lower bound)."""
-    return math.ceil(metres / (MAX_SPEED * 0.01))
