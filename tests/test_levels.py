@@ -57,7 +57,7 @@ def test_level_shapes(kind: str, b: int) -> None:
     assert level.inverse_dynamics(s, s).shape == (b, level.action_spec.input_dim)
 
 
-@pytest.mark.parametrize("kind", [k for k in level_kinds() if k != "temporal"])
+@pytest.mark.parametrize("kind", [k for k in level_kinds() if "latent" not in get_level_kind(k).accepts])
 def test_level0_rejects_wrong_observation_shape(kind: str) -> None:
     level, make_input = build(kind)
     x = make_input(2)
