@@ -28,7 +28,8 @@ class LevelPass(NamedTuple):
     states: Tensor  # "b t d" online
     targets: Tensor  # "b t d" EMA target
     actions: Tensor  # "b t' e" action inputs at t = 0 .. window-1-tau
-    predictions: Tensor  # "b t' d" one-step predictions of targets[:, tau:]
+    predictions: Tensor  # "b p d" one-step predictions of the trained pairs (pair 0 starts at t = 0)
+    next_targets: Tensor  # "b p d" their EMA targets
     rollout: Tensor  # "b n d" autoregressive rollout from t = 0 (n >= 1)
 
 
@@ -154,21 +155,32 @@ class HJEPA(nn.Module):
     ) -> tuple[LevelPass, dict[str, Tensor]]:
         b, t, _ = s.shape
         tau = level.spec.tau
-        n_pairs = t - tau
-        pred = level.predict(rearrange(s[:, :n_pairs], "b t d -> (b t) d"), rearrange(a, "b t e -> (b t) e"))
-        pred = rearrange(pred, "(b t) d -> b t d", b=b)
-        terms = {"pred": F.mse_loss(pred.float(), tgt[:, tau:].float())}
+        idx = self._pair_index(b, t - tau, s.device)  # "b p": first state of each trained pair
+        s_from, s_next, tgt_next = _take(s, idx), _take(s, idx + tau), _take(tgt, idx + tau)
+        a_pairs = _take(a, idx)
+        pred = level.predict(rearrange(s_from, "b p d -> (b p) d"), rearrange(a_pairs, "b p e -> (b p) e"))
+        pred = rearrange(pred, "(b p) d -> b p d", b=b)
+        terms = {"pred": F.mse_loss(pred.float(), tgt_next.float())}
         roll = level.rollout(s[:, 0], a[:, ::tau][:, : self._rollout_len(k, t)])
         if roll.shape[1] > 1:
             roll_tgt = tgt[:, 2 * tau :: tau][:, : roll.shape[1] - 1]
             terms["rollout"] = F.mse_loss(roll[:, 1:].float(), roll_tgt.float())
-        inv = level.inverse_dynamics(s[:, :n_pairs], s[:, tau:])
-        terms["idm"] = self._idm_loss(k, level, inv, a, env_actions)
+        inv = level.inverse_dynamics(s_from, s_next)
+        env_pairs = _take(env_actions, idx) if k == 0 else env_actions
+        terms["idm"] = self._idm_loss(k, level, inv, a_pairs, env_pairs)
         if self.loss_cfg.smooth > 0:
-            terms["smooth"] = F.mse_loss(s[:, tau:].float(), s[:, :n_pairs].float())
+            terms["smooth"] = F.mse_loss(s_next.float(), s_from.float())
         reg = self.regularizer(rearrange(s, "b t d -> (b t) d"), groups)
         terms.update(reg)
-        return LevelPass(s, tgt, a, pred, roll), terms
+        return LevelPass(s, tgt, a, pred, tgt_next, roll), terms
+
+    def _pair_index(self, b: int, n_pairs: int, device: torch.device) -> Tensor:
+        """``"b p"`` start times of the pairs trained: all of them, or pair 0 and a random draw."""
+        m = self.loss_cfg.pairs_per_window
+        if m <= 0 or m >= n_pairs:
+            return torch.arange(n_pairs, device=device).expand(b, n_pairs)
+        rest = torch.rand(b, n_pairs - 1, device=device).argsort(dim=1)[:, : m - 1] + 1
+        return torch.cat([torch.zeros(b, 1, dtype=torch.long, device=device), rest], dim=1)
 
     def _rollout_len(self, k: int, t: int) -> int:
         """Steps of level k rolled out from t = 0: enough for its rollout term and for the
@@ -209,10 +221,16 @@ class HJEPA(nn.Module):
             m["step_ratio"] = diagnostics.step_ratio(lp.states[:, 0], lp.states[:, tau], groups)
             prev, tgt_next, pred = lp.targets[:, 0], lp.targets[:, tau], lp.predictions[:, 0]
             m["pred_rel_copy"] = diagnostics.relative_prediction_error(pred, tgt_next, prev)
-            m["pred_norm"] = spread_mse(lp.predictions, lp.targets[:, tau:], lp.targets).item()
+            m["pred_norm"] = spread_mse(lp.predictions, lp.next_targets, lp.targets).item()
             m["nn_acc"] = diagnostics.nearest_neighbour_accuracy(pred, tgt_next)
             metrics.update({f"level{k}/{name}": v for name, v in m.items()})
         return metrics
+
+
+def _take(x: Tensor, idx: Tensor) -> Tensor:
+    """``x: "b t ..."``, ``idx: "b p"`` -> ``"b p ..."`` (per-row gather along time)."""
+    rows = torch.arange(x.shape[0], device=x.device)[:, None]
+    return x[rows, idx]
 
 
 def spread_mse(pred: Tensor, target: Tensor, reference: Tensor) -> Tensor:

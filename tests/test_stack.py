@@ -101,3 +101,19 @@ def test_window_starts_by_hand() -> None:
     # episodes of 3, 5 and 4 observations; windows of 4 fit 0, 2 and 1 times
     starts = window_starts(np.array([0, 3, 8, 12]), np.array([0, 1, 2]), window=4)
     assert starts.tolist() == [3, 4, 8]
+
+
+def test_pairs_per_window_trains_a_subset_that_starts_at_zero(debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
+    import dataclasses
+
+    cfg = dataclasses.replace(debug_cfg, loss=dataclasses.replace(debug_cfg.loss, pairs_per_window=2))
+    stack, batch = make_stack(cfg, tiny_data)
+    out = stack(batch["obs"], batch["actions"], batch["groups"])
+    full, _ = make_stack(debug_cfg, tiny_data)
+    ref = full(batch["obs"], batch["actions"], batch["groups"])
+    b, t = batch["obs"].shape[:2]
+    assert out.passes[0].predictions.shape[:2] == (b, 2)
+    assert ref.passes[0].predictions.shape[:2] == (b, t - 1)
+    # same init (same seed), so pair 0 (t = 0) is predicted identically in both
+    torch.testing.assert_close(out.passes[0].predictions[:, 0], ref.passes[0].predictions[:, 0])
+    assert torch.isfinite(out.loss)
