@@ -12,6 +12,10 @@ from hjepa.data.collect import collect
 from hjepa.experiments.presets import debug
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    torch.set_num_threads(1)  # before any fixture, module-scoped ones included
+
+
 @pytest.fixture(autouse=True)
 def _one_thread() -> None:
     torch.set_num_threads(1)
