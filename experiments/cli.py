@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, help="run folder for checkpoints and metrics")
     tr.add_argument("--levels", type=int, default=None, help="number of levels (keep the first K or add temporal levels)")
     tr.add_argument("--steps", type=int, default=None, help="optimisation steps")
-    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue from OUT/checkpoints/last.ckpt with its config (more --levels: grow the stack)")  # fmt: skip
     _common(tr)
     ev = sub.add_parser("evaluate", help="run the agents on seeded, distance-binned tasks; writes results.json")
     ev.add_argument("--checkpoint", required=True, help="a .ckpt file or a run folder")
@@ -152,11 +153,13 @@ def cmd_train(args: argparse.Namespace, console: Console) -> None:
     from hjepa.data.storage import OfflineDataset
     from hjepa.experiments.presets import config_for_dataset, with_levels
     from hjepa.experiments.runner import finish_training_report
-    from hjepa.fit import fit
+    from hjepa.fit import fit, resume_config
     from hjepa.io import write_text
 
     ds = OfflineDataset.open(args.data)
-    cfg = _base_config(config_for_dataset(ds.meta.env_id, ds.obs_spec.kind, ds.meta.collector, ds.meta.seed or 0), args)
+    # --resume continues the run's own config (from its checkpoint) unless --config is given
+    cfg = resume_config(args.out) if args.resume and not args.config else None
+    cfg = cfg or _base_config(config_for_dataset(ds.meta.env_id, ds.obs_spec.kind, ds.meta.collector, ds.meta.seed or 0), args)
     if args.levels is not None:
         cfg = with_levels(cfg, args.levels)
     if args.steps is not None:

@@ -43,13 +43,23 @@ class CheckpointError(HJEPAError, ValueError):
     """A checkpoint is missing, corrupt or incompatible."""
 
 
+class StorageError(HJEPAError, OSError):
+    """A file could not be written (disk full, no permission, ...); nothing partial is left."""
+
+
 class NonFiniteLossError(HJEPAError, FloatingPointError):
     """A loss term became NaN or Inf during training; names the level and the term."""
 
     def __init__(self, level: int, term: str, value: float, step: int) -> None:
         self.level, self.term, self.value, self.step = level, term, value, step
+        if level < 0:
+            what = "the joint loss (every term finite, their weighted sum not)"
+        elif term == "gradient" or term.startswith("parameter"):
+            what = f"level {level}'s {term}"
+        else:
+            what = f"level {level}'s '{term}' loss"
         super().__init__(
-            f"Training stopped at step {step}: level {level}'s '{term}' loss is {value}. "
+            f"Training stopped at step {step}: {what} is {value}. "
             "Nothing was saved after the fault: checkpoints/last.ckpt, if one was written, is the last "
             "one before it. Lower the learning rate, check the data for NaNs, or train with "
             "--set train.precision=32-true."

@@ -1,23 +1,33 @@
-"""``fit``: train a stack on a dataset folder, writing checkpoints and metrics to a run folder."""
+"""``fit``: train a stack on a dataset folder, writing checkpoints and metrics to a run folder.
+
+Nothing is lost to a kill: ``checkpoints/last.ckpt`` is written atomically after every
+validation point (every ``train.epoch_steps`` steps) and at the end, with the optimiser, the
+learning-rate schedule, the target encoders, the loop counters and the RNG states; batch ``i``
+is a pure function of ``(seed, i)`` and the data stream restarts at the restored step; and
+``metrics.csv`` is flushed before each checkpoint and keeps its earlier rows on resume. So
+``fit(..., resume=True)`` after a kill at any moment continues exactly where the checkpoint
+stopped, and a CPU run ends as the uninterrupted run would have.
+"""
 
 from __future__ import annotations
 
 import resource
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.callbacks import Callback, RichProgressBar
 
-from hjepa.checkpoint import read_checkpoint
-from hjepa.config import ExperimentConfig, to_dict
+from hjepa.checkpoint import AtomicCheckpointIO, ResumePlan, load_lower_levels, plan_resume, read_checkpoint, save_checkpoint
+from hjepa.config import ExperimentConfig, from_dict, to_dict
 from hjepa.critic import CriticReport, train_critics
+from hjepa.csvlog import MetricsCSV
 from hjepa.datamodule import WindowDataModule
-from hjepa.errors import CheckpointError
+from hjepa.io import write_bytes_with
 from hjepa.training import HJEPAModule
 
 
@@ -41,6 +51,8 @@ class TrainResult:
     rank_zero: bool = True
     final_metrics: dict[str, float] = field(default_factory=dict)
     critic: CriticReport | None = None
+    resumed_from: int | None = None
+    """The checkpoint step training continued from (``None``: a fresh run or a grown stack)."""
 
 
 class ThroughputMeter(Callback):
@@ -70,6 +82,29 @@ class ThroughputMeter(Callback):
         return self.n / self.elapsed if self.n and self.elapsed > 0 else 0.0
 
 
+class PeriodicCheckpoint(Callback):
+    """Flush the loggers, then write ``path`` after every validation point (so that its
+    metrics rows are on disk before the checkpoint that follows them)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.global_step == 0:
+            return
+        for logger in trainer.loggers:
+            logger.save()
+        trainer.save_checkpoint(self.path)
+
+
+class StepsProgressBar(RichProgressBar):
+    """The training bar counts optimisation steps (the data stream itself is endless)."""
+
+    @property
+    def total_train_batches(self) -> int | float:
+        return self.trainer.max_steps
+
+
 def resolve_precision(precision: str, accelerator: str) -> str:
     """"auto" -> bf16-mixed on a GPU, 32-true on CPU."""
     if precision != "auto":
@@ -78,32 +113,47 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     return "bf16-mixed" if gpu else "32-true"
 
 
-def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: bool = False,
-        progress: bool = True) -> TrainResult:  # fmt: skip
+def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: bool = False, progress: bool = True,
+        callbacks: Sequence[Callback] = ()) -> TrainResult:  # fmt: skip
     """Train every level of ``cfg``'s stack jointly on the dataset at ``data_path``.
 
-    Writes ``out/checkpoints/last.ckpt`` (every ``train.epoch_steps`` and at the end) and
-    ``out/metrics.csv``. ``resume=True`` continues from ``out/checkpoints/last.ckpt``.
+    Writes ``out/checkpoints/last.ckpt`` (every ``train.epoch_steps`` steps and at the end)
+    and ``out/metrics.csv``. ``resume=True`` continues from ``out/checkpoints/last.ckpt``
+    when there is one (else it starts at step 0, with a warning); if ``cfg`` adds levels on
+    top of the checkpoint's stack, the new stack starts from the checkpoint's weights and
+    trains for ``train.steps`` steps, its lower levels frozen when ``train.freeze_below``.
+
+    Raises:
+        DatasetError: the dataset cannot be read or has no window of the stack's span.
+        SpecMismatchError: resuming on a dataset whose specs are not the checkpoint's.
+        CheckpointError: the checkpoint is corrupt or its stack is not ``cfg``'s.
+        NonFiniteLossError: a loss, gradient or weight became NaN/Inf (the last checkpoint
+            on disk is the last good one).
     """
-    out = Path(out)
-    t = cfg.train
+    out, t = Path(out), cfg.train
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_path = out / "checkpoints" / "last.ckpt"
-    start = _resume_step(ckpt_path) if resume else 0
-    dm = WindowDataModule(data_path, cfg.window, t.batch_size, t.steps, cfg.seed, t.val_fraction, t.val_batches, start)
-    module = HJEPAModule(to_dict(cfg), dm.data.obs_spec.to_dict(), dm.data.action_spec.to_dict(), str(dm.data.path))
+    dm = WindowDataModule(data_path, cfg.window, t.batch_size, t.steps, cfg.seed, t.val_fraction, t.val_batches)
+    plan = plan_resume(ckpt_path, cfg, dm.data.obs_spec, dm.data.action_spec) if resume else ResumePlan("fresh")
+    if resume and plan.mode == "fresh":
+        warnings.warn(f"--resume: no checkpoint at '{ckpt_path}' yet; training starts at step 0.", stacklevel=2)
+    module = HJEPAModule(to_dict(cfg), dm.data.obs_spec.to_dict(), dm.data.action_spec.to_dict(), str(dm.data.path),
+                         frozen_levels=plan.frozen_levels)  # fmt: skip
+    if plan.mode == "grow":
+        load_lower_levels(module, plan.checkpoint, plan.old_levels)
+        _keep_before_growth(out, ckpt_path, plan)
+    logger = MetricsCSV(out / "metrics.csv", keep_before=plan.step if plan.mode == "resume" else None)
     meter = ThroughputMeter(warmup=min(10, max(t.steps // 10, 1)))
-    trainer = _make_trainer(cfg, out, meter, progress)
+    trainer = _make_trainer(cfg, out, [meter, PeriodicCheckpoint(ckpt_path), *callbacks], logger, progress)
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if resume else None)
+    trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if plan.mode == "resume" else None)
     wall = time.perf_counter() - t0
     trainer.save_checkpoint(ckpt_path)
     critic = None
     if cfg.critic.enabled and trainer.is_global_zero:
-        critic = train_critics(module.stack, dm.data, cfg.critic, cfg.seed, progress)
-        module.train()
+        critic = _train_critics(module, dm, cfg, progress)
         _save_critics(module, ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     return TrainResult(
@@ -118,13 +168,14 @@ def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: b
         rank_zero=trainer.is_global_zero,
         final_metrics=metrics,
         critic=critic,
+        resumed_from=plan.step if plan.mode == "resume" else None,
     )
 
 
-def _make_trainer(cfg: ExperimentConfig, out: Path, meter: Callback, progress: bool) -> L.Trainer:
+def _make_trainer(cfg: ExperimentConfig, out: Path, callbacks: list[Callback], logger: MetricsCSV,
+                  progress: bool) -> L.Trainer:  # fmt: skip
     t = cfg.train
-    ckpt = ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0, every_n_train_steps=t.epoch_steps)
-    loggers: list[Any] = [CSVLogger(save_dir=out, name="", version="")]
+    loggers: list[Any] = [logger]
     try:
         from lightning.pytorch.loggers import TensorBoardLogger
         import tensorboard  # noqa: F401
@@ -143,8 +194,10 @@ def _make_trainer(cfg: ExperimentConfig, out: Path, meter: Callback, progress: b
         check_val_every_n_epoch=None,
         num_sanity_val_steps=0,
         log_every_n_steps=t.log_every,
-        callbacks=[ckpt, meter] + ([RichProgressBar(leave=True)] if progress else []),
+        callbacks=callbacks + ([StepsProgressBar(leave=True)] if progress else []),
         logger=loggers,
+        plugins=[AtomicCheckpointIO()],
+        enable_checkpointing=False,
         enable_progress_bar=progress,
         enable_model_summary=False,
         deterministic=False,
@@ -152,20 +205,44 @@ def _make_trainer(cfg: ExperimentConfig, out: Path, meter: Callback, progress: b
     )
 
 
+def _keep_before_growth(out: Path, ckpt_path: Path, plan: ResumePlan) -> None:
+    """Keep the smaller stack's checkpoint and metrics beside the grown run's (first time only:
+    a grown run killed before its first checkpoint grows again from the same files)."""
+    kept = ckpt_path.with_name(f"levels{plan.old_levels}.ckpt")
+    if not kept.exists():
+        write_bytes_with(kept, lambda f: f.write(ckpt_path.read_bytes()))
+    metrics, kept_metrics = out / "metrics.csv", out / f"metrics_levels{plan.old_levels}.csv"
+    if metrics.exists() and not kept_metrics.exists():
+        write_bytes_with(kept_metrics, lambda f: f.write(metrics.read_bytes()))
+
+
+def _train_critics(module: HJEPAModule, dm: WindowDataModule, cfg: ExperimentConfig, progress: bool) -> CriticReport:
+    """Fresh critics on the trained stack, initialised from the run's seed alone, so that a
+    resumed or repeated run trains the same critics whatever the RNG did before."""
+    for level in module.stack.levels:
+        if "critic" in level.heads:
+            del level.heads["critic"]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed + 10_007)
+        report = train_critics(module.stack, dm.data, cfg.critic, cfg.seed, progress)
+    module.train()
+    return report
+
+
 def _save_critics(module: HJEPAModule, path: Path) -> None:
     """Rewrite the final checkpoint with the critics' weights (rank 0 only, no collective ops:
     under DDP the other ranks have finished). Written to a temporary name, then renamed."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     ckpt["state_dict"] = {k: v.detach().cpu() for k, v in module.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
+    save_checkpoint(ckpt, path)
 
 
-def _resume_step(ckpt_path: Path) -> int:
-    if not ckpt_path.is_file():
-        raise CheckpointError(f"Cannot resume: no checkpoint at '{ckpt_path}'. Start without --resume.")
-    return int(read_checkpoint(ckpt_path).get("global_step", 0))
+def resume_config(out: str | Path) -> ExperimentConfig | None:
+    """The config of the run in ``out`` (from its last checkpoint), or None when it has none."""
+    path = Path(out) / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        return None
+    return from_dict(ExperimentConfig, read_checkpoint(path)["hyper_parameters"]["config"], where=str(path))
 
 
 def peak_memory_mb() -> float:
@@ -173,3 +250,5 @@ def peak_memory_mb() -> float:
     if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
         return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+

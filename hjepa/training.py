@@ -8,8 +8,11 @@ installed). Nothing here touches an environment.
 from __future__ import annotations
 
 import math
+import random
 import warnings
 from typing import Any
+
+import numpy as np
 
 import lightning as L
 import torch
@@ -35,15 +38,21 @@ class HJEPAModule(L.LightningModule):
         obs_spec: ``ObsSpec.to_dict()`` of the dataset.
         action_spec: ``ActionSpec.to_dict()`` of the dataset.
         data_path: the dataset the model was trained on (for inspection later).
+        frozen_levels: levels ``0 .. frozen_levels-1`` get no gradient and no EMA update (a
+            trained stack grown by new levels with ``train.freeze_below``).
     """
 
     def __init__(self, config: dict[str, Any], obs_spec: dict[str, Any], action_spec: dict[str, Any],
-                 data_path: str = "") -> None:  # fmt: skip
+                 data_path: str = "", frozen_levels: int = 0) -> None:  # fmt: skip
         super().__init__()
         self.save_hyperparameters()
         self.cfg: ExperimentConfig = from_dict(ExperimentConfig, config)
         self.stack = HJEPA.from_config(self.cfg, ObsSpec.from_dict(obs_spec), ActionSpec.from_dict(action_spec))
+        self.frozen_levels = int(frozen_levels)
+        for level in self.stack.levels[: self.frozen_levels]:
+            level.requires_grad_(False)
         self._warned: set[str] = set()
+        self._rng_to_restore: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ steps
     def _common_step(self, batch: dict[str, torch.Tensor], stage: str) -> StackOutput:
@@ -55,20 +64,34 @@ class HJEPAModule(L.LightningModule):
         logged[f"{prefix}loss"] = out.loss.detach()
         on_step = stage == "train"
         self.log_dict(logged, on_step=on_step, on_epoch=not on_step, batch_size=batch["obs"].shape[0], sync_dist=not on_step)
-        if stage != "train" or self.global_step % self.cfg.train.log_every == 0:
+        if stage != "train" or self._logging_step():
             health = {f"{prefix}{k}": v for k, v in self.stack.health(out, groups).items()}
             self.log_dict(health, on_step=on_step, on_epoch=not on_step, batch_size=batch["obs"].shape[0], sync_dist=not on_step)
         return out
 
+    def _logging_step(self) -> bool:
+        """Whether this batch's row reaches the loggers (Lightning writes the rows of steps
+        ``i`` with ``(i + 1) % log_every == 0``): the costly figures are computed for those
+        only, so every row holds one batch's figures, also after a resume."""
+        return (self.global_step + 1) % self.cfg.train.log_every == 0
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        if self._logging_step():
+            self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, on_epoch=False)
         return self._common_step(batch, "train").loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._common_step(batch, "val")
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
+        """The optimiser's step, then the target encoders' EMA step, so that any checkpoint
+        written after this batch holds both (a resumed run then repeats neither)."""
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
         t = self.cfg.train
-        self.stack.update_targets(ema_momentum(self.global_step, t.steps, t.ema_start, t.ema_end))
+        momentum = ema_momentum(self.global_step + 1, t.steps, t.ema_start, t.ema_end)
+        with torch.no_grad():
+            for level in self.stack.levels[self.frozen_levels :]:
+                level.update_target(momentum)
 
     def on_after_backward(self) -> None:
         for k, level in enumerate(self.stack.levels):
@@ -78,7 +101,7 @@ class HJEPAModule(L.LightningModule):
             norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
             if not torch.isfinite(norm):
                 raise NonFiniteLossError(k, "gradient", float(norm), self.global_step)
-            if self.global_step % self.cfg.train.log_every == 0:
+            if self._logging_step():
                 self.log(f"level{k}/grad_norm", norm, on_step=True, on_epoch=False)
 
     def on_validation_epoch_end(self) -> None:
@@ -119,16 +142,60 @@ class HJEPAModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Format version and RNG states; refuses to save non-finite weights, so that the last
+        checkpoint on disk is always the last good one."""
+        self._check_finite_parameters()
         checkpoint["hjepa_format"] = CHECKPOINT_FORMAT
+        checkpoint["hjepa_rng"] = rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """A checkpoint with trained critics gets critic heads before its weights load."""
+        """A checkpoint with trained critics gets critic heads before its weights load; a
+        training run resumed from it restores its RNG states when training starts."""
         if has_critics(checkpoint["state_dict"]):
             attach_critics(self.stack, self.cfg.critic)
+        self._rng_to_restore = checkpoint.get("hjepa_rng")
+
+    def on_train_start(self) -> None:
+        # Lightning has restored the checkpoint (if any) and built the data iterators by now.
+        if self._rng_to_restore is not None:
+            set_rng_states(self._rng_to_restore)
+            self._rng_to_restore = None
+
+    def _check_finite_parameters(self) -> None:
+        for k, level in enumerate(self.stack.levels):
+            for name, p in level.named_parameters():
+                if not torch.isfinite(p).all():
+                    raise NonFiniteLossError(k, f"parameter {name}", float("nan"), self.global_step)
 
 
 def has_critics(state_dict: dict[str, Any]) -> bool:
     return any(".heads.critic." in key for key in state_dict)
+
+
+def rng_states() -> dict[str, Any]:
+    """The global RNG states of torch (CPU and CUDA), numpy and Python, as tensors, lists and
+    numbers only (a checkpoint stays loadable with ``torch.load(weights_only=True)``)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, py_state, py_gauss = random.getstate()
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
+        "python": [version, list(py_state), py_gauss],
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Inverse of :func:`rng_states` (CUDA states only when CUDA is there)."""
+    torch.set_rng_state(states["torch"])
+    kind, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    version, py_state, py_gauss = states["python"]
+    random.setstate((version, tuple(py_state), py_gauss))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hjepa.checkpoint import load_module
+from hjepa.checkpoint import load_module, read_checkpoint
 from hjepa.config import ExperimentConfig, apply_overrides
 from hjepa.errors import CheckpointError, NonFiniteLossError, SpecMismatchError
 from hjepa.fit import fit
@@ -26,7 +26,9 @@ def with_steps(cfg: ExperimentConfig, steps: int, **train: object) -> Experiment
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, debug_cfg: ExperimentConfig, tiny_data: Path):
     """The debug 3-level stack trained long enough for its losses to move (~20 s on 2 cores)."""
-    cfg = with_steps(debug_cfg, 240, epoch_steps=120, warmup_steps=20, log_every=10, batch_size=32)
+    # num_threads=1: a module fixture runs before the per-test one-thread fixture, and two threads
+    # on a busy 2-core machine are many times slower than one
+    cfg = with_steps(debug_cfg, 240, epoch_steps=120, warmup_steps=20, log_every=10, batch_size=32, num_threads=1)
     out = tmp_path_factory.mktemp("trained")
     return cfg, fit(cfg, tiny_data, out, progress=False)
 
@@ -75,22 +77,63 @@ def test_corrupt_checkpoint_is_named(tmp_path: Path) -> None:
 
 
 def test_seeded_training_is_deterministic(tmp_path: Path, debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
-    cfg = with_steps(debug_cfg, 6, log_every=1, epoch_steps=6)
-    runs = [read_metrics(fit(cfg, tiny_data, tmp_path / str(i), progress=False).metrics_csv) for i in range(2)]
-    assert runs[0]["level0/pred"] == runs[1]["level0/pred"]
-    assert runs[0]["level2/upward"] == runs[1]["level2/upward"]
+    cfg = with_steps(debug_cfg, 6, log_every=1, epoch_steps=3)
+    runs = [fit(cfg, tiny_data, tmp_path / str(i), progress=False) for i in range(2)]
+    first, second = (read_metrics(r.metrics_csv) for r in runs)
+    assert set(first) == set(second) and len(first["level0/pred"]) == 6
+    for column in first:  # every loss term and figure of every level, train and validation
+        assert first[column] == second[column], column
+    a, b = (torch.load(r.checkpoint, weights_only=False)["state_dict"] for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_seeded_evaluation_is_deterministic(trained, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two evaluations of one checkpoint take the same actions and report the same figures."""
+    from hjepa.envs.minigrid_nav import GridNav
+    from hjepa.envs.oracle import make_tasks
+    from hjepa.experiments.bench import SUITES
+    from hjepa.experiments.evaluate import EvalConfig, evaluate_agents
+
+    cfg, result = trained
+    suite = SUITES["debug"]
+    tasks = make_tasks(cfg.data.env_id, suite.layouts(cfg), 1, suite.bins, seed=cfg.seed + 1)[:2]
+    actions: list[int] = []
+    step = GridNav.step
+    monkeypatch.setattr(GridNav, "step", lambda self, a: (actions.append(int(a)), step(self, a))[1])
+
+    def evaluate() -> tuple[list[int], object, list[dict]]:
+        actions.clear()
+        torch.manual_seed(cfg.seed)
+        eval_cfg = EvalConfig(agents=("hjepa", "random"), max_steps=8, seed=cfg.seed)
+        summary, records = evaluate_agents(load_module(result.checkpoint).stack, cfg.data.env_id, tasks,
+                                           list(suite.bins), eval_cfg, progress=False)  # fmt: skip
+        untimed = [{k: v for k, v in dataclasses.asdict(r).items() if k != "plan_ms"} for r in records]
+        return list(actions), _without_timings(summary), untimed
+
+    first, second = evaluate(), evaluate()
+    assert len(first[0]) > 4 and first == second
+
+
+def _without_timings(doc: object) -> object:
+    if isinstance(doc, dict):
+        return {k: _without_timings(v) for k, v in doc.items() if "_ms" not in k}
+    return doc
 
 
 def test_resume_continues_to_the_last_step(tmp_path: Path, debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
     fit(with_steps(debug_cfg, 10, epoch_steps=5), tiny_data, tmp_path, progress=False)
     result = fit(with_steps(debug_cfg, 20, epoch_steps=5), tiny_data, tmp_path, resume=True, progress=False)
-    assert result.steps == 20
+    assert result.steps == 20 and result.resumed_from == 10
     assert torch.load(result.checkpoint, weights_only=False)["global_step"] == 20
+    steps = [step for step, _ in read_metrics(result.metrics_csv)["level0/pred"]]
+    assert steps == sorted(set(steps)) and steps[0] < 10 < steps[-1]  # earlier rows kept, none twice
 
 
-def test_resume_without_checkpoint_is_an_error(tmp_path: Path, debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
-    with pytest.raises(CheckpointError, match="no checkpoint"):
-        fit(debug_cfg, tiny_data, tmp_path, resume=True, progress=False)
+def test_resume_without_checkpoint_starts_at_step_zero(tmp_path: Path, debug_cfg: ExperimentConfig,
+                                                      tiny_data: Path) -> None:  # fmt: skip
+    with pytest.warns(UserWarning, match="no checkpoint"):
+        result = fit(with_steps(debug_cfg, 4, epoch_steps=2), tiny_data, tmp_path, resume=True, progress=False)
+    assert result.steps == 4 and result.resumed_from is None
 
 
 def test_resume_from_corrupt_checkpoint_names_the_file(tmp_path: Path, debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
@@ -100,15 +143,40 @@ def test_resume_from_corrupt_checkpoint_names_the_file(tmp_path: Path, debug_cfg
         fit(debug_cfg, tiny_data, tmp_path, resume=True, progress=False)
 
 
-def test_nan_stops_training_and_keeps_last_checkpoint(tmp_path: Path, debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
-    good = with_steps(debug_cfg, 4, epoch_steps=2)
-    fit(good, tiny_data, tmp_path, progress=False)
+def test_nan_stops_training_and_keeps_last_good_checkpoint(tmp_path: Path, debug_cfg: ExperimentConfig,
+                                                          tiny_data: Path) -> None:  # fmt: skip
+    """lr=1e30 makes the weights Inf after a step: caught before any checkpoint holds them."""
+    fit(with_steps(debug_cfg, 4, epoch_steps=2), tiny_data, tmp_path, progress=False)
     before = (tmp_path / "checkpoints" / "last.ckpt").read_bytes()
-    exploding = apply_overrides(with_steps(debug_cfg, 50, epoch_steps=1000), ["train.lr=1e30", "train.warmup_steps=1"])
+    exploding = apply_overrides(with_steps(debug_cfg, 50, epoch_steps=1), ["train.lr=1e30", "train.warmup_steps=1"])
     with pytest.raises(NonFiniteLossError) as info:
         fit(exploding, tiny_data, tmp_path, progress=False)
-    assert info.value.level >= 0 and info.value.term
+    assert info.value.level >= 0 and info.value.term and f"step {info.value.step}" in str(info.value)
     assert (tmp_path / "checkpoints" / "last.ckpt").read_bytes() == before
+    module = load_module(tmp_path)  # the last good checkpoint loads and holds finite weights
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+
+
+def test_nan_term_names_its_level_and_term(tmp_path: Path, debug_cfg: ExperimentConfig, tiny_data: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from hjepa.stack import HJEPA, StackOutput
+
+    forward, calls = HJEPA.forward, []
+
+    def poisoned(self, *args, **kwargs):
+        out = forward(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) <= 6:  # train 0, 1, val, train 2, 3, val: poison the training step 4
+            return out
+        terms = {**out.terms, "level1/pred": out.terms["level1/pred"] * float("nan")}
+        return StackOutput(out.loss + terms["level1/pred"], terms, out.passes)
+
+    monkeypatch.setattr(HJEPA, "forward", poisoned)
+    with pytest.raises(NonFiniteLossError, match="step 4: level 1's 'pred' loss is nan") as info:
+        fit(with_steps(debug_cfg, 20, epoch_steps=2), tiny_data, tmp_path, progress=False)
+    assert (info.value.level, info.value.term) == (1, "pred")
+    assert read_checkpoint(tmp_path)["global_step"] == 4  # the checkpoint before the fault
+    assert load_module(tmp_path).stack.num_levels == 3
 
 
 def test_ddp_two_processes_on_cpu(tmp_path: Path, tiny_data: Path) -> None:

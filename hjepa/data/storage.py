@@ -18,8 +18,10 @@ renames it into place only when complete, so a crash never leaves a half-written
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -29,7 +31,7 @@ import numpy as np
 
 import hjepa
 from hjepa.errors import DatasetError
-from hjepa.io import atomic_path, write_json
+from hjepa.io import atomic_path, storage_error
 from hjepa.specs import ActionSpec, ObsSpec
 
 FORMAT_VERSION = 1
@@ -131,8 +133,13 @@ class DatasetWriter:
         )
         self._stack = ExitStack()
         self._dir = self._stack.enter_context(atomic_path(self.path))
-        self._dir.mkdir()
-        self._arrays = self._open_arrays()
+        try:
+            self._dir.mkdir()
+            self._arrays = self._open_arrays()
+        except BaseException:
+            # atomic_path removes the temporary folder (and turns an OSError into StorageError)
+            self._stack.__exit__(*sys.exc_info())
+            raise
         self._steps, self._episodes, self._closed = 0, 0, False
 
     def _open_arrays(self) -> dict[str, np.memmap]:
@@ -145,10 +152,11 @@ class DatasetWriter:
             "layout": ((e,), np.int64),
             "pose": ((n, 3), np.int16),
         }
-        arrays = {
-            name: np.lib.format.open_memmap(self._dir / f"{name}.npy", mode="w+", dtype=dt, shape=shape)
-            for name, (shape, dt) in specs.items()
-        }
+        arrays = {}
+        for name, (shape, dt) in specs.items():
+            file = self._dir / f"{name}.npy"
+            arrays[name] = np.lib.format.open_memmap(file, mode="w+", dtype=dt, shape=shape)
+            _reserve(file)
         arrays["episode_starts"][0] = 0
         return arrays
 
@@ -164,6 +172,7 @@ class DatasetWriter:
         t1 = len(obs)
         if t1 < 2 or len(actions) != t1 - 1 or len(poses) != t1:
             raise DatasetError(f"An episode needs T+1 >= 2 obs and poses and T actions; got {t1}, {len(poses)}, {len(actions)}.")
+        self._check_episode(np.asarray(obs), np.asarray(actions), np.asarray(poses))
         start, end = self._steps, self._steps + t1
         if end > self.meta.num_steps or self._episodes >= self.meta.num_episodes:
             raise DatasetError(f"Episode overflows the dataset ({self.meta.num_steps} steps, {self.meta.num_episodes} episodes).")
@@ -177,6 +186,22 @@ class DatasetWriter:
         a["episode_starts"][self._episodes] = end
         self._steps = end
 
+    def _check_episode(self, obs: np.ndarray, actions: np.ndarray, poses: np.ndarray) -> None:
+        """Shapes, dtypes and action range against the dataset's specs (nothing is cast silently)."""
+        spec, act = self.meta.obs_spec, self.meta.action_spec
+        act_shape, _ = _action_layout(act)
+        problems = []
+        if obs.shape[1:] != tuple(spec.shape) or obs.dtype != np.dtype(spec.dtype):
+            problems.append(f"observations are {obs.dtype} {obs.shape[1:]}, the spec says {spec.dtype} {tuple(spec.shape)}")
+        if actions.shape[1:] != act_shape:
+            problems.append(f"actions have per-step shape {actions.shape[1:]}, expected {act_shape}")
+        elif act.is_discrete and (actions.dtype.kind not in "iu" or ((actions < 0) | (actions >= act.n)).any()):
+            problems.append(f"discrete actions must be integers in [0, {act.n}), got {actions.dtype} {actions.min()}..{actions.max()}")
+        if poses.shape[1:] != (3,):
+            problems.append(f"poses must be (T+1, 3), got {poses.shape}")
+        if problems:
+            raise DatasetError(f"Cannot append this episode to '{self.path}': {'; '.join(problems)}.")
+
     def close(self) -> DatasetMeta:
         """Flush, write ``meta.json`` last, and move the folder onto ``path``."""
         if self._closed:
@@ -187,10 +212,15 @@ class DatasetWriter:
                 f"Dataset incomplete: {self._steps}/{self.meta.num_steps} steps, "
                 f"{self._episodes}/{self.meta.num_episodes} episodes written; nothing saved."
             )
-        for arr in self._arrays.values():
-            arr.flush()
-        self._arrays.clear()
-        write_json(self._dir / "meta.json", self.meta.to_dict())
+        try:
+            for arr in self._arrays.values():
+                arr.flush()
+            self._arrays.clear()
+            # a plain write: the folder as a whole appears atomically when renamed below
+            (self._dir / "meta.json").write_text(json.dumps(self.meta.to_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            self.abort()
+            raise storage_error(self.path, exc) from exc
         self._closed = True
         self._stack.close()  # atomic_path renames the folder onto self.path
         return self.meta
@@ -211,6 +241,22 @@ class DatasetWriter:
             self.close()
         else:
             self.abort()
+
+
+def _reserve(file: Path) -> None:
+    """Allocate a memory-mapped file's blocks now: a full disk then fails here with ENOSPC
+    (a clear :class:`StorageError`) instead of killing the writer with SIGBUS later."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    fd = os.open(file, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            return  # a filesystem without preallocation: nothing to reserve
+        raise
+    finally:
+        os.close(fd)
 
 
 class OfflineDataset:
