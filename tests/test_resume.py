@@ -125,6 +125,7 @@ def test_sigkill_at_several_points_then_resume(tmp_path: Path, debug_cfg: Experi
         landed.append((threshold, alive, _checkpoint_step(ckpt)))
     assert all(alive for _, alive, _ in landed), f"a process ended before it was killed: {landed}"
     steps = [step for _, _, step in landed]
+    print(f"SIGKILLs landed with the last checkpoint at steps {steps} (-1: none yet)")
     assert steps[0] < steps[1] < steps[2] < 60, f"kills did not land at increasing steps: {landed}"
     done = subprocess.run(_train_cli(tiny_data, run, config, "--resume"), env=env, capture_output=True, text=True,
                           timeout=300)  # fmt: skip
