@@ -268,6 +268,30 @@ def test_continuous_hierarchy_plans_forces_in_the_box_deterministically():
     assert flat.width == (budget - 5) // 15 and flat.predictor_calls <= budget
 
 
+def test_configurator_judges_reach_with_its_own_or_the_top_critic():
+    from hjepa.planning.configurator import RuleConfigurator
+
+    class Says(torch.nn.Module):  # a critic that estimates a fixed number of env steps
+        def __init__(self, steps):
+            super().__init__()
+            self.steps = steps
+
+        def distance(self, s, g):
+            return torch.tensor(float(self.steps))
+
+    stack = _tiny_continuous_stack()  # taus 1, 2, 4
+    for k, steps in enumerate([3, 500, 500]):  # level 0 calls the goal near, the levels above far
+        stack.levels[k].heads["critic"] = Says(steps)
+    states = goals = [torch.zeros(8)] * 3
+    own = RuleConfigurator(flat_horizon=4).configure(stack, states, goals)
+    top = RuleConfigurator(flat_horizon=4, judge="top").configure(stack, states, goals)
+    assert [s.level for s in own] == [0] and [s.level for s in top] == [0, 1, 2]
+    stack.levels[2].heads["critic"] = Says(5)  # within level 1's reach (3 steps of tau 2): levels 0-1
+    assert [s.level for s in RuleConfigurator(flat_horizon=4, judge="top").configure(stack, states, goals)] == [0, 1]
+    with pytest.raises(ConfigError, match="judge"):
+        RuleConfigurator(judge="lowest")
+
+
 def test_image_observations_feed_the_hierarchy():
     from hjepa.agents import HJEPAAgent
     from hjepa.envs.pointmaze import UMAZE

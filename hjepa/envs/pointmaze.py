@@ -28,6 +28,8 @@ therefore stand beside ours, not against them.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -105,8 +107,11 @@ def require_nav() -> Any:
     """Import and return ``gymnasium_robotics`` (registering its envs), or explain the extra."""
     try:
         import gymnasium
-        import gymnasium_robotics
         import mujoco  # noqa: F401
+
+        # Its import prints a notice about the Adroit hand envs to stderr; PointMaze is unaffected.
+        with contextlib.redirect_stderr(io.StringIO()):
+            import gymnasium_robotics
     except ImportError as exc:
         raise MissingExtraError(
             f"PointMaze needs MuJoCo and gymnasium-robotics, which are not installed ({exc}). "
