@@ -76,7 +76,7 @@ class Suite:
 
 
 # PointMaze: level 0 plans forces with Gaussian CEM; the flat agent looks 20 env steps (~1 m) ahead.
-_PM_PLANNING = {"flat_horizon": 20, "configurator": RuleConfigurator(flat_horizon=10, width0=64)}
+_PM_PLANNING = {"flat_horizon": 20, "configurator": RuleConfigurator(flat_horizon=10, width0=64, judge="top")}
 
 
 SUITES: dict[str, Suite] = {
