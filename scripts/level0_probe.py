@@ -16,21 +16,26 @@ import time
 
 import numpy as np
 import torch
+from hjepa.experiments.presets import fourrooms
 
 from hjepa.config import apply_overrides
 from hjepa.data.storage import OfflineDataset
 from hjepa.datamodule import WindowBatches, window_starts
 from hjepa.envs.oracle import LayoutOracle
-from hjepa.experiments.presets import fourrooms
 from hjepa.stack import HJEPA, ema_momentum
 
 
-def pose_table(stack: HJEPA, env_id: str, layout_seed: int) -> tuple[torch.Tensor, np.ndarray]:
+def pose_table(
+    stack: HJEPA, env_id: str, layout_seed: int
+) -> tuple[torch.Tensor, np.ndarray]:
     """Observations of every pose ``"p w h 3"`` and the next pose index per action ``"p a"``."""
     nav = LayoutOracle(env_id).nav(layout_seed)
     poses = [(int(x), int(y), d) for x, y in nav.free_cells() for d in range(4)]
     index = {p: i for i, p in enumerate(poses)}
-    obs, nxt = [], np.zeros((len(poses), len(stack.action_spec.env_actions)), dtype=np.int64)
+    obs, nxt = (
+        [],
+        np.zeros((len(poses), len(stack.action_spec.env_actions)), dtype=np.int64),
+    )
     for i, p in enumerate(poses):
         nav.set_pose(*p)
         obs.append(nav.observation().copy())
@@ -42,7 +47,9 @@ def pose_table(stack: HJEPA, env_id: str, layout_seed: int) -> tuple[torch.Tenso
 
 
 @torch.no_grad()
-def transition_report(stack: HJEPA, obs: torch.Tensor, nxt: np.ndarray) -> dict[str, float]:
+def transition_report(
+    stack: HJEPA, obs: torch.Tensor, nxt: np.ndarray
+) -> dict[str, float]:
     level = stack.levels[0].eval()
     z = level.encode(obs)
     out = {}
@@ -50,7 +57,9 @@ def transition_report(stack: HJEPA, obs: torch.Tensor, nxt: np.ndarray) -> dict[
         pred = level.predict(z, level.action_input(torch.full((len(z),), a)))
         moved = nxt[:, a] != np.arange(len(z))
         snap = torch.cdist(pred, z).argmin(1).numpy() == nxt[:, a]
-        err = ((pred - z[nxt[:, a]]) ** 2).sum(1) / ((z - z[nxt[:, a]]) ** 2).sum(1).clamp_min(1e-12)
+        err = ((pred - z[nxt[:, a]]) ** 2).sum(1) / ((z - z[nxt[:, a]]) ** 2).sum(
+            1
+        ).clamp_min(1e-12)
         out[f"a{a}_snap"] = round(float(snap[moved].mean()), 3)
         out[f"a{a}_errcopy"] = round(float(err[torch.from_numpy(moved)].median()), 3)
     level.train()
@@ -67,7 +76,9 @@ def main(data_path: str, steps: int, overrides: list[str]) -> None:
     window = max(cfg.window, cfg.loss.rollout_steps + 1)
     starts = window_starts(data.episode_starts, np.arange(data.num_episodes), window)
     batches = WindowBatches(data, starts, window, cfg.train.batch_size, 0, steps)
-    opt = torch.optim.AdamW(stack.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    opt = torch.optim.AdamW(
+        stack.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
+    )
     obs, nxt = pose_table(stack, cfg.data.env_id, cfg.data.layout_seed)
     t0 = time.time()
     for i in range(steps):
@@ -78,9 +89,16 @@ def main(data_path: str, steps: int, overrides: list[str]) -> None:
         opt.zero_grad()
         out.loss.backward()
         opt.step()
-        stack.update_targets(ema_momentum(i, steps, cfg.train.ema_start, cfg.train.ema_end))
+        stack.update_targets(
+            ema_momentum(i, steps, cfg.train.ema_start, cfg.train.ema_end)
+        )
         if (i + 1) % max(steps // 4, 1) == 0:
-            print(i + 1, f"{time.time() - t0:.0f}s", transition_report(stack, obs, nxt), flush=True)
+            print(
+                i + 1,
+                f"{time.time() - t0:.0f}s",
+                transition_report(stack, obs, nxt),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

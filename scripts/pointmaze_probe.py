@@ -1,0 +1,146 @@
+"""PointMaze probes behind docs/results.md ("PointMaze (issue 4)").
+
+critic: for random (start, goal) pairs at rest, Spearman correlation of each level's critic
+distance (and latent L2) with the oracle's geodesic distance, overall and per bin.
+
+    python scripts/pointmaze_probe.py critic runs/pm/checkpoints/last.ckpt PointMaze_Medium-v3
+
+geodesic-cem: Gaussian CEM rolling out the real MuJoCo model with the geodesic distance as its
+cost (no learned model), on 2 tasks per bin of Medium: whether planner and episode loop work.
+
+    python scripts/pointmaze_probe.py geodesic-cem
+
+dynamics: steps/s of ``env.step`` against stepping the MuJoCo model directly.
+
+    python scripts/pointmaze_probe.py dynamics
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import torch
+
+from hjepa.envs.maze_oracle import (
+    DistanceBins,
+    MazeOracle,
+    make_maze_tasks,
+    noisy_point,
+)
+from hjepa.envs.pointmaze import MEDIUM, Observer, PointMazeSim, maze_info, require_nav
+
+BINS = DistanceBins.from_mapping(
+    {"short": (0.5, 3), "medium": (3.000001, 6), "long": (6.000001, float("inf"))}
+)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    return float(
+        np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1]
+    )
+
+
+@torch.no_grad()
+def critic(ckpt: str, env_id: str, pairs: int = 400) -> None:
+    from hjepa.checkpoint import load_module
+    from hjepa.critic import critic_of
+
+    stack = load_module(ckpt).stack.eval()
+    maze = maze_info(env_id).maze
+    tile = (
+        stack.obs_spec.shape[0] // maze.shape[0]
+        if stack.obs_spec.kind == "image"
+        else 8
+    )
+    observe, oracle, rng = (
+        Observer(maze, stack.obs_spec.kind, tile),
+        MazeOracle(maze),
+        np.random.default_rng(0),
+    )
+    starts, goals, dist = [], [], []
+    for _ in range(pairs):
+        i, j = rng.choice(len(maze.free_cells), 2, replace=False)
+        s, g = (
+            noisy_point(maze, maze.free_cells[i], rng, 0.25),
+            noisy_point(maze, maze.free_cells[j], rng, 0.25),
+        )
+        starts.append(observe.at_rest(s))
+        goals.append(observe.at_rest(g))
+        dist.append(oracle.distance(s, g))
+    zs, zg, d = (
+        stack.encode(torch.from_numpy(np.stack(starts))),
+        stack.encode(torch.from_numpy(np.stack(goals))),
+        np.array(dist),
+    )
+    masks = [(d <= 3), (d > 3) & (d <= 6), (d > 6)]
+    for k in range(stack.num_levels):
+        est = critic_of(stack.levels[k]).distance(zs[k], zg[k]).numpy()
+        l2 = (zs[k] - zg[k]).norm(dim=-1).numpy()
+        per = [round(spearman(est[m], d[m]), 2) for m in masks]
+        print(
+            f"level {k}: critic Spearman {spearman(est, d):.2f} (<=3 / 3-6 / >6 m: {per}), latent L2 {spearman(l2, d):.2f}"
+        )
+
+
+def geodesic_cem() -> None:
+    from hjepa.planning import planners
+
+    sim, oracle = PointMazeSim("PointMaze_Medium-v3"), MazeOracle(MEDIUM)
+    gen = torch.Generator().manual_seed(0)
+    for task in make_maze_tasks("PointMaze_Medium-v3", MEDIUM, 2, BINS, seed=0):
+        sim.set_state(task.start)
+        sim.goal, mean, steps = np.array(task.goal), None, 0
+        while not sim.success() and steps < 600:
+            s0 = sim.state
+
+            def cost(
+                seqs: torch.Tensor, s0: np.ndarray = s0, goal: tuple = task.goal
+            ) -> torch.Tensor:
+                totals = []
+                for seq in seqs.numpy():
+                    sim.set_state(s0[:2], s0[2:])
+                    totals.append(
+                        sum(oracle.distance(p, goal) for p in sim.rollout(seq)[1:, :2])
+                    )
+                return torch.tensor(totals)
+
+            plan = planners.gaussian_cem(
+                cost, 2, 10, 32, 2, 6, init_mean=mean, generator=gen
+            )
+            mean = planners.shift_mean(plan.actions)
+            sim.set_state(s0[:2], s0[2:])
+            sim.step(plan.actions[0].numpy())
+            steps += 1
+        print(
+            f"{task.bin}: {task.distance:.2f} m, success {sim.success()}, {steps} steps"
+        )
+
+
+def dynamics(n: int = 5000) -> None:
+    import gymnasium
+
+    require_nav()  # registers the PointMaze ids
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(n, 2))
+    env = gymnasium.make("PointMaze_Medium-v3")
+    env.reset(seed=0)
+    t0 = time.perf_counter()
+    for a in actions:
+        env.step(a)
+    env_rate = n / (time.perf_counter() - t0)
+    sim = PointMazeSim("PointMaze_Medium-v3")
+    sim.set_state((-2.5, 2.5))
+    t0 = time.perf_counter()
+    sim.rollout(actions)
+    print(
+        f"env.step {env_rate:,.0f} steps/s, direct {n / (time.perf_counter() - t0):,.0f} steps/s"
+    )
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    command, *rest = sys.argv[1:]
+    {"critic": critic, "geodesic-cem": geodesic_cem, "dynamics": dynamics}[command](
+        *rest
+    )
