@@ -60,7 +60,16 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if missing:
         raise CheckpointError(f"Checkpoint '{p}' lacks {missing} in its hyper_parameters; it cannot be rebuilt.")
     ckpt["_path"] = str(p)
+    _default_old_critic_kind(ckpt)
     return ckpt
+
+
+def _default_old_critic_kind(ckpt: dict[str, Any]) -> None:
+    """Checkpoints written before ``critic.kind`` existed hold MLP critics: say so in their
+    config, so that they rebuild with the critics they were trained with."""
+    critic = ckpt["hyper_parameters"]["config"].get("critic")
+    if isinstance(critic, dict) and "kind" not in critic:
+        critic["kind"] = "mlp"
 
 
 def checkpoint_specs(ckpt: dict[str, Any]) -> tuple[ObsSpec, ActionSpec]:

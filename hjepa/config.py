@@ -138,13 +138,18 @@ class CriticConfig:
 
     enabled: bool = True
     """Train a critic per level after the world model (off: planners use latent distance only)."""
+    kind: str = "quasimetric"
+    """"quasimetric" (an MRN distance over a learned embedding) or "mlp" (an MLP on
+    ``[s, g, s - g]``); docs/results.md ("The critic") has the measurement behind the default."""
+    embed: int = 64
+    """Quasimetric critic: width of each half (symmetric, asymmetric) of the embedding."""
     gammas: tuple[float, ...] = (0.95, 0.9)
     """Discount per step of level k (the last entry serves every higher level)."""
     steps: int = 3000
     """Optimisation steps per level."""
     batch_size: int = 512
     """(state, goal) pairs per step."""
-    lr: float = 3e-4
+    lr: float = 1e-3
     """Adam learning rate."""
     hidden: int = 256
     """Hidden width of the critic MLP."""
@@ -152,12 +157,17 @@ class CriticConfig:
     """Hidden layers of the critic MLP."""
     expectile: float = 0.8
     """Weight of targets above the prediction (> 0.5 leans to the better successors)."""
-    polyak: float = 0.005
-    """Target-critic update rate."""
+    polyak: float = 0.05
+    """Target-critic update rate (values propagate about one level step per ``1 / polyak``
+    optimisation steps, so a slow target needs many more steps)."""
     p_self: float = 0.2
     """Fraction of goals that are the state itself."""
     p_future: float = 0.5
     """Fraction of goals that are later states of the same trajectory (the rest: random states)."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("mlp", "quasimetric"):
+            raise ConfigError(f"Unknown critic kind '{self.kind}'. Kinds: mlp, quasimetric.")
 
     def gamma_at(self, k: int) -> float:
         return float(self.gammas[min(k, len(self.gammas) - 1)])

@@ -63,14 +63,55 @@ class Critic(nn.Module):
         return self.tau * log_v / math.log(self.gamma)
 
 
+class QuasimetricCritic(nn.Module):
+    """A critic whose distance is a learned quasimetric (MRN: Liu et al. 2023, as in QRL).
+
+    Both states go through one embedding ``phi: "b d -> b 2e"``; the distance in level-k
+    steps is ``||phi_sym(s) - phi_sym(g)|| + max(relu(phi_asym(s) - phi_asym(g)))``: zero
+    from a state to itself, and it obeys the triangle inequality by construction, so short
+    spans learned from hindsight chain into long ones. Same interface as :class:`Critic`
+    (``V = gamma ** steps``, trained on its logit).
+    """
+
+    def __init__(self, dim: int, hidden: int, gamma: float, tau: int, depth: int = 3, embed: int = 64) -> None:
+        super().__init__()
+        self.phi = mlp([dim] + [hidden] * depth + [2 * embed])
+        self.gamma, self.tau, self.embed = float(gamma), int(tau), int(embed)
+
+    def steps(self, s: Tensor, g: Tensor) -> Tensor:
+        """Quasimetric distance in level-k steps ``"..."``."""
+        s, g = torch.broadcast_tensors(s, g)
+        a, b = self.phi(s), self.phi(g)
+        e = self.embed
+        sym = (a[..., :e] - b[..., :e]).pow(2).sum(-1).add(1e-8).sqrt()
+        return sym + F.relu(a[..., e:] - b[..., e:]).amax(-1)
+
+    def forward(self, s: Tensor, g: Tensor) -> Tensor:
+        log_v = (self.steps(s, g) * math.log(self.gamma)).clamp(max=-1e-6)
+        return log_v - torch.log(-torch.expm1(log_v))  # logit of V = gamma ** steps
+
+    def value(self, s: Tensor, g: Tensor) -> Tensor:
+        return torch.exp(self.steps(s, g) * math.log(self.gamma))
+
+    def distance(self, s: Tensor, g: Tensor) -> Tensor:
+        """Estimated cost-to-go in **env steps**."""
+        return self.tau * self.steps(s, g)
+
+
+def make_critic(cfg: CriticConfig, dim: int, k: int, tau: int) -> nn.Module:
+    """Level k's critic of the kind ``cfg.kind``."""
+    args = (dim, cfg.hidden, cfg.gamma_at(k), tau, cfg.depth)
+    return QuasimetricCritic(*args, embed=cfg.embed) if cfg.kind == "quasimetric" else Critic(*args)
+
+
 def attach_critics(stack: nn.Module, cfg: CriticConfig) -> None:
     """Give every level of ``stack`` a ``heads["critic"]`` (idempotent)."""
     for k, level in enumerate(stack.levels):
         if "critic" not in level.heads:
-            level.heads["critic"] = Critic(level.dim, cfg.hidden, cfg.gamma_at(k), level.spec.tau, cfg.depth)
+            level.heads["critic"] = make_critic(cfg, level.dim, k, level.spec.tau)
 
 
-def critic_of(level: nn.Module) -> Critic | None:
+def critic_of(level: nn.Module) -> Critic | QuasimetricCritic | None:
     return level.heads["critic"] if "critic" in level.heads else None
 
 
@@ -137,7 +178,7 @@ def expectile_bce(logits: Tensor, target: Tensor, expectile: float) -> Tensor:
     return (w * F.binary_cross_entropy_with_logits(logits, target, reduction="none")).mean()
 
 
-def train_critic(critic: Critic, z: Tensor, idx: _Index, cfg: CriticConfig, seed: int,
+def train_critic(critic: Critic | QuasimetricCritic, z: Tensor, idx: _Index, cfg: CriticConfig, seed: int,
                  same_episode_random: bool = False, progress: object | None = None) -> tuple[float, float]:  # fmt: skip
     """Fit one level's critic on its frozen states ``z: "n d"``; returns (loss, hindsight ratio)."""
     rng = np.random.default_rng(seed)
@@ -166,7 +207,7 @@ def train_critic(critic: Critic, z: Tensor, idx: _Index, cfg: CriticConfig, seed
 
 
 @torch.no_grad()
-def _hindsight_ratio(critic: Critic, z: Tensor, idx: _Index, cfg: CriticConfig, seed: int) -> float:
+def _hindsight_ratio(critic: Critic | QuasimetricCritic, z: Tensor, idx: _Index, cfg: CriticConfig, seed: int) -> float:
     """Median of (estimated distance / hindsight distance) over future-goal pairs: <= 1 is
     expected (a random walk's hindsight distance is an upper bound on the shortest path)."""
     rng = np.random.default_rng(seed + 1)

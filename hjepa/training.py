@@ -7,6 +7,7 @@ installed). Nothing here touches an environment.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import warnings
@@ -150,9 +151,17 @@ class HJEPAModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """A checkpoint with trained critics gets critic heads before its weights load; a
-        training run resumed from it restores its RNG states when training starts."""
-        if has_critics(checkpoint["state_dict"]):
-            attach_critics(self.stack, self.cfg.critic)
+        training run resumed from it restores its RNG states when training starts. Critics
+        built differently from this config's (a resume with ``--set critic.kind=...``) are
+        dropped: critics are trained afresh after the world model anyway."""
+        state = checkpoint["state_dict"]
+        if has_critics(state):
+            saved = checkpoint.get("hyper_parameters", {}).get("config", {}).get("critic", {})
+            if _critic_build(saved) == _critic_build(dataclasses.asdict(self.cfg.critic)):
+                attach_critics(self.stack, self.cfg.critic)
+            else:
+                for key in [k for k in state if ".heads.critic." in k]:
+                    del state[key]
         self._rng_to_restore = checkpoint.get("hjepa_rng")
 
     def on_train_start(self) -> None:
@@ -166,6 +175,11 @@ class HJEPAModule(L.LightningModule):
             for name, p in level.named_parameters():
                 if not torch.isfinite(p).all():
                     raise NonFiniteLossError(k, f"parameter {name}", float("nan"), self.global_step)
+
+
+def _critic_build(critic: dict[str, Any]) -> tuple:
+    """What decides a critic's parameter shapes."""
+    return tuple(critic.get(k) for k in ("kind", "hidden", "depth", "embed"))
 
 
 def has_critics(state_dict: dict[str, Any]) -> bool:

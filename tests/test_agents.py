@@ -144,3 +144,57 @@ def test_tiny_bench_writes_valid_results(tmp_path):
     assert len(on_disk["levels_report"]) == 3
     for name in ("report.md", "plots/success_by_bin.png", "plots/pred_error_by_horizon.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_upper_cost_mode_plans_level_0_alone_costed_in_the_top_level_space(trained):
+    from hjepa.planning.configurator import PlanSpec, RuleConfigurator
+
+    cfg, stack = trained
+    _, nav, obs, goal = _episode_start()
+    agent = HJEPAAgent(stack, RuleConfigurator(upper="cost", flat_horizon=3), seed=0)
+    agent.reset(obs, goal)
+    assert 0 <= agent.act(obs) < stack.action_spec.n
+    (spec,) = agent.trace[0].specs
+    assert spec.level == 0 and spec.cost_level == stack.num_levels - 1 and spec.horizon == 3
+    assert [lt.level for lt in agent.trace[0].levels] == [0]
+    with pytest.raises(ConfigError, match="upper"):
+        RuleConfigurator(upper="both")
+    with pytest.raises(ConfigError, match="cost_level"):
+        PlanSpec(level=1, horizon=2, cost_level=0)
+
+
+def test_cost_level_reads_level_0_rollouts_through_the_encoders_above(trained):
+    """With cost_level=2 the beam's cost is the top critic of E_2(E_1(s)): the chosen plan's
+    reported cost is that cost, and no plan is cheaper under a brute-force evaluation."""
+    import itertools
+
+    from hjepa.critic import critic_of
+    from hjepa.planning.configurator import PlanSpec
+    from hjepa.planning.hierarchy import HierarchicalPlanner
+
+    cfg, stack = trained
+    _, nav, obs, goal = _episode_start()
+
+    class Fixed:
+        def configure(self, stack, states, goals):
+            return [PlanSpec(level=0, horizon=2, samples=1000, w_goal=0.0, cost_level=2)]
+
+    planner = HierarchicalPlanner(stack, Fixed(), seed=0)
+    planner.reset(torch.from_numpy(goal))
+    _, trace = planner.act(torch.from_numpy(obs))
+    with torch.no_grad():
+        s0 = stack.encode(torch.from_numpy(obs)[None])[0][0]
+        g2 = stack.encode(torch.from_numpy(goal)[None])[2][0]
+        level0, top = stack.levels[0], critic_of(stack.levels[2])
+
+        def total(seq):
+            s, c = s0[None], 0.0
+            for a in seq:
+                s = level0.predict(s, level0.action_input(torch.tensor([a])))
+                c += float(top.distance(stack.levels[2].encode(stack.levels[1].encode(s)), g2))
+            return c
+
+        best = min(total(seq) for seq in itertools.product(range(stack.action_spec.n), repeat=2))
+        chosen = total(trace.levels[0].plan)
+    assert chosen == pytest.approx(trace.levels[0].cost, abs=1e-4)  # the planner costed in level 2's space
+    assert chosen == pytest.approx(best, abs=1e-4)  # and found the cheapest plan

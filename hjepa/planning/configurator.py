@@ -42,6 +42,9 @@ class PlanSpec:
         replan_every: env steps between plans of this level (MPC cadence).
         vocab: levels k > 0 with a discrete planner: size of the macro-action library (latent
             actions inferred from chunks of the level below's actions).
+        cost_level: the level whose space and critic cost this level's predicted states when
+            it plans toward the goal (None: its own). A higher level j reads them through
+            its encoders ``E_j(...E_{k+1}(s))``.
     """
 
     level: int
@@ -55,8 +58,11 @@ class PlanSpec:
     w_goal: float = 0.1
     replan_every: int = 1
     vocab: int = 81
+    cost_level: int | None = None
 
     def __post_init__(self) -> None:
+        if self.cost_level is not None and self.cost_level < self.level:
+            raise ConfigError(f"Level {self.level}: cost_level must be >= the level, got {self.cost_level}.")
         if self.planner not in PLANNERS:
             raise ConfigError(f"Unknown planner '{self.planner}'. Planners: {', '.join(PLANNERS)}.")
         if min(self.horizon, self.samples, self.iters, self.elites, self.replan_every) < 1:
@@ -100,6 +106,11 @@ class RuleConfigurator:
         continuous_planner: level 0's planner when the env's actions are continuous
             ("gaussian_cem" or "mppi"); ``width0`` is then its samples per iteration.
         judge: whose critic decides which levels are active: "own" (each level's) or "top".
+        upper: what the levels above 0 do. "plan": they plan macro-actions and hand subgoals
+            down (hierarchical MPC). "cost": they do not search; level 0 plans alone over
+            ``flat_horizon`` steps and its rollout is costed by the highest level's critic,
+            read in that level's space. "cost" serves when the upper levels' predictors are
+            weaker than their encoders and critics (docs/results.md measures both).
     """
 
     max_levels: int = 8
@@ -112,8 +123,11 @@ class RuleConfigurator:
     planner: str = "beam"
     continuous_planner: str = "gaussian_cem"
     judge: str = "own"
+    upper: str = "plan"
 
     def __post_init__(self) -> None:
+        if self.upper not in ("plan", "cost"):
+            raise ConfigError(f"upper must be 'plan' or 'cost', got '{self.upper}'.")
         if self.continuous_planner not in CONTINUOUS_PLANNERS:
             raise ConfigError(f"continuous_planner must be one of {', '.join(CONTINUOUS_PLANNERS)}, "
                               f"got '{self.continuous_planner}'.")  # fmt: skip
@@ -122,6 +136,8 @@ class RuleConfigurator:
 
     def configure(self, stack: torch.nn.Module, states: Sequence[Tensor], goals: Sequence[Tensor]) -> list[PlanSpec]:
         n = min(self.max_levels, stack.num_levels)
+        if self.upper == "cost":
+            return [dataclasses.replace(self._spec(stack, 0, 0), cost_level=self._cost_level(stack, n))]
         top = self._top_level(stack, states, goals, n)
         return [self._spec(stack, k, top) for k in range(top + 1)]
 
@@ -139,6 +155,11 @@ class RuleConfigurator:
             if distance <= reach:
                 return k
         return n - 1
+
+    def _cost_level(self, stack: torch.nn.Module, n: int) -> int:
+        """The highest of the first ``n`` levels with a critic (the top one without critics)."""
+        with_critic = [k for k in range(n) if critic_of(stack.levels[k]) is not None]
+        return with_critic[-1] if with_critic and self.use_critic else n - 1
 
     def _spec(self, stack: torch.nn.Module, k: int, top: int) -> PlanSpec:
         strides, taus = stack.strides, stack.taus

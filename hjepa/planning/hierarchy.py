@@ -178,7 +178,7 @@ class HierarchicalPlanner:
             calls = result.calls + len(acts)
         plan = self.plans[k]
         return LevelTrace(k, "goal" if subgoal is None else "subgoal", due, plan.cost,
-                          self._distance(k, states, subgoal), calls, plan.actions.tolist(),
+                          self._distance(spec.cost_level or k, states, subgoal), calls, plan.actions.tolist(),
                           plan.states[0] if k > 0 else None)  # fmt: skip
 
     # ------------------------------------------------------------------ costs and search
@@ -191,12 +191,13 @@ class HierarchicalPlanner:
     def _cost_fn(self, spec: PlanSpec, subgoal: Tensor | None) -> Callable[[Tensor, int], Tensor]:
         """Per-state cost at depth ``t`` of level ``spec.level``'s predicted states ``"n d"``."""
         k, levels = spec.level, self.stack.levels
-        goal = self.goals[k]
+        j = k if spec.cost_level is None else spec.cost_level
+        goal = self.goals[j]
         own = critic_of(levels[k])
 
         def cost(s: Tensor, t: int) -> Tensor:
             if subgoal is None:
-                c = _target_cost(s, goal, own, spec)
+                c = _target_cost(self._read(s, k, j), goal, critic_of(levels[j]), spec)
             else:
                 c = _target_cost(levels[k + 1].encode(s), subgoal, critic_of(levels[k + 1]), spec)
                 if t == spec.horizon and spec.w_goal > 0 and own is not None:
@@ -204,6 +205,12 @@ class HierarchicalPlanner:
             return c
 
         return cost
+
+    def _read(self, s: Tensor, k: int, j: int) -> Tensor:
+        """Level-k states ``"n d_k"`` read in level j's space (``j >= k``) through the encoders."""
+        for level in self.stack.levels[k + 1 : j + 1]:
+            s = level.encode(s)
+        return s
 
     def _search(self, spec: PlanSpec, start: Tensor, cost: Callable[[Tensor, int], Tensor],
                 old: _Plan | None) -> planners.PlanResult:  # fmt: skip
