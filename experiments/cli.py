@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _agents_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agents", default="hjepa,flat,random,oracle", help="comma-separated agents to compare")
+    p.add_argument("--configurator", action="append", default=[], metavar="KEY=VALUE",
+                   help="a RuleConfigurator field for the hierarchy, repeatable (e.g. upper=cost, judge=top)")  # fmt: skip
 
 
 def _base_config(preset: ExperimentConfig, args: argparse.Namespace) -> ExperimentConfig:
@@ -177,7 +179,32 @@ def _eval_config(args: argparse.Namespace, suite: object, seed: int) -> object:
 
     agents = tuple(a.strip() for a in args.agents.split(",") if a.strip())
     check_agents(agents)
-    return suite.eval_config(seed, agents)
+    cfg = suite.eval_config(seed, agents)
+    if not args.configurator:
+        return cfg
+    return dataclasses.replace(cfg, configurator=configurator_with(cfg.configurator, args.configurator))
+
+
+def _check_configurator(args: argparse.Namespace) -> None:
+    from hjepa.planning.configurator import RuleConfigurator
+
+    configurator_with(RuleConfigurator(), args.configurator)
+
+
+def configurator_with(base: object, pairs: list[str]) -> object:
+    """``base`` (a RuleConfigurator) with ``KEY=VALUE`` fields replaced, values typed by the field."""
+    fields = {f.name: f for f in dataclasses.fields(base)}
+    changes: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in fields:
+            raise ConfigError(f"--configurator expects KEY=VALUE with KEY one of {', '.join(fields)}; got '{pair}'.")
+        kind = type(getattr(base, key))
+        try:
+            changes[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        except ValueError as exc:
+            raise ConfigError(f"--configurator {key}: '{value}' is not a {kind.__name__}.") from exc
+    return dataclasses.replace(base, **changes)
 
 
 def _per_bin(args: argparse.Namespace, suite: object) -> int | None:
@@ -191,6 +218,7 @@ def _per_bin(args: argparse.Namespace, suite: object) -> int | None:
 def cmd_evaluate(args: argparse.Namespace, console: Console) -> None:
     from hjepa.experiments.bench import config_from_checkpoint, evaluate_checkpoint, get_suite, suite_for_env
 
+    _check_configurator(args)  # before any slow work
     cfg = config_from_checkpoint(args.checkpoint)
     env = args.env or cfg.data.env_id
     if args.env and args.env != cfg.data.env_id:

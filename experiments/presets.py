@@ -65,7 +65,9 @@ def pointmaze(env_id: str, name: str, quick: bool = False, seed: int = 0, transi
     levels = (dataclasses.replace(levels[0], hidden=128),) + levels[1:]
     train = TrainConfig(steps=steps // 4 if quick else steps, batch_size=64 if quick else 128,
                         epoch_steps=250 if quick else 500)  # fmt: skip
-    critic = CriticConfig(steps=1500 if quick else 4000, gammas=(0.97, 0.9))
+    # The recipe docs/results.md's PointMaze figures were measured with (the MLP critic of
+    # before the quasimetric default); kept until PointMaze is measured with the new one.
+    critic = CriticConfig(steps=1500 if quick else 4000, gammas=(0.97, 0.9), kind="mlp", lr=3e-4, polyak=0.005)
     return ExperimentConfig(name=name, seed=seed, data=data, levels=levels, train=train, critic=critic)
 
 

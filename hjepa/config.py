@@ -143,6 +143,9 @@ class CriticConfig:
     ``[s, g, s - g]``); docs/results.md ("The critic") has the measurement behind the default."""
     embed: int = 64
     """Quasimetric critic: width of each half (symmetric, asymmetric) of the embedding."""
+    keypoints: int = 16
+    """Quasimetric critic of a level with map states (``gridmap``): soft-argmax keypoints it
+    reads them through (0: the flat state)."""
     gammas: tuple[float, ...] = (0.95, 0.9)
     """Discount per step of level k (the last entry serves every higher level)."""
     steps: int = 3000

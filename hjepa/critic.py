@@ -63,6 +63,30 @@ class Critic(nn.Module):
         return self.tau * log_v / math.log(self.gamma)
 
 
+class SpatialKeypoints(nn.Module):
+    """Map states ``"b (c w h)"`` -> ``k`` soft-argmax keypoints ``"b (k 2)"`` in [-1, 1].
+
+    A per-cell state (the ``gridmap`` level) marks the agent by *which* cell changes, a code
+    an MLP critic cannot generalise over (every cell pair is a new input); expected
+    coordinates under a learned per-cell attention give it positions to measure instead
+    (spatial soft-argmax, Levine et al. 2016). docs/results.md ("The critic") measures it.
+    """
+
+    def __init__(self, channels: int, width: int, height: int, keypoints: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.shape = (channels, width, height)
+        self.conv = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.GELU(), nn.Conv2d(hidden, keypoints, 1))
+        xs, ys = torch.meshgrid(torch.linspace(-1, 1, width), torch.linspace(-1, 1, height), indexing="ij")
+        self.register_buffer("grid", torch.stack([xs.flatten(), ys.flatten()], dim=1), persistent=False)
+
+    def forward(self, z: Tensor) -> Tensor:
+        c, w, h = self.shape
+        lead = z.shape[:-1]
+        maps = rearrange(z.reshape(-1, z.shape[-1]), "b (c w h) -> b c w h", c=c, w=w, h=h)
+        attention = rearrange(self.conv(maps), "b k w h -> b k (w h)").softmax(-1)
+        return rearrange(attention @ self.grid, "b k two -> b (k two)").reshape(*lead, -1)
+
+
 class QuasimetricCritic(nn.Module):
     """A critic whose distance is a learned quasimetric (MRN: Liu et al. 2023, as in QRL).
 
@@ -73,9 +97,12 @@ class QuasimetricCritic(nn.Module):
     (``V = gamma ** steps``, trained on its logit).
     """
 
-    def __init__(self, dim: int, hidden: int, gamma: float, tau: int, depth: int = 3, embed: int = 64) -> None:
+    def __init__(self, dim: int, hidden: int, gamma: float, tau: int, depth: int = 3, embed: int = 64,
+                 front: SpatialKeypoints | None = None) -> None:  # fmt: skip
         super().__init__()
-        self.phi = mlp([dim] + [hidden] * depth + [2 * embed])
+        width = dim if front is None else 2 * front.conv[-1].out_channels
+        self.front = front if front is not None else nn.Identity()
+        self.phi = nn.Sequential(self.front, mlp([width] + [hidden] * depth + [2 * embed]))
         self.gamma, self.tau, self.embed = float(gamma), int(tau), int(embed)
 
     def steps(self, s: Tensor, g: Tensor) -> Tensor:
@@ -98,17 +125,22 @@ class QuasimetricCritic(nn.Module):
         return self.tau * self.steps(s, g)
 
 
-def make_critic(cfg: CriticConfig, dim: int, k: int, tau: int) -> nn.Module:
-    """Level k's critic of the kind ``cfg.kind``."""
-    args = (dim, cfg.hidden, cfg.gamma_at(k), tau, cfg.depth)
-    return QuasimetricCritic(*args, embed=cfg.embed) if cfg.kind == "quasimetric" else Critic(*args)
+def make_critic(cfg: CriticConfig, level: nn.Module, k: int) -> nn.Module:
+    """Level k's critic of the kind ``cfg.kind``; a quasimetric critic of a level with map
+    states (``level.map_shape``) reads them through :class:`SpatialKeypoints`."""
+    args = (level.dim, cfg.hidden, cfg.gamma_at(k), level.spec.tau, cfg.depth)
+    if cfg.kind == "mlp":
+        return Critic(*args)
+    shape = getattr(level, "map_shape", None)
+    front = SpatialKeypoints(*shape, cfg.keypoints) if shape is not None and cfg.keypoints > 0 else None
+    return QuasimetricCritic(*args, embed=cfg.embed, front=front)
 
 
 def attach_critics(stack: nn.Module, cfg: CriticConfig) -> None:
     """Give every level of ``stack`` a ``heads["critic"]`` (idempotent)."""
     for k, level in enumerate(stack.levels):
         if "critic" not in level.heads:
-            level.heads["critic"] = make_critic(cfg, level.dim, k, level.spec.tau)
+            level.heads["critic"] = make_critic(cfg, level, k)
 
 
 def critic_of(level: nn.Module) -> Critic | QuasimetricCritic | None:

@@ -179,7 +179,7 @@ class HJEPAModule(L.LightningModule):
 
 def _critic_build(critic: dict[str, Any]) -> tuple:
     """What decides a critic's parameter shapes."""
-    return tuple(critic.get(k) for k in ("kind", "hidden", "depth", "embed"))
+    return tuple(critic.get(k) for k in ("kind", "hidden", "depth", "embed", "keypoints"))
 
 
 def has_critics(state_dict: dict[str, Any]) -> bool:

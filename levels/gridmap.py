@@ -119,6 +119,12 @@ class GridMapLevel(Level):
         w, h, _ = self.spec.obs_spec.shape
         return int(self.spec.config.args.get("channels", 4)) * w * h
 
+    @property
+    def map_shape(self) -> tuple[int, int, int]:
+        """``(c, w, h)``: the state is ``"(c w h)"`` (critics read it spatially)."""
+        w, h, _ = self.spec.obs_spec.shape
+        return int(self.spec.config.args.get("channels", 4)), w, h
+
     def encode_both(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Online and target states from one shared one-hot."""
         self.encoder.check(x)

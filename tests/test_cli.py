@@ -378,3 +378,20 @@ def test_bench_unknown_agent(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 def test_evaluate_missing_checkpoint(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run_cli(capsys, "evaluate", "--checkpoint", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "e"))
     assert_user_error(code, err, "No checkpoint at")
+
+
+@pytest.mark.parametrize(("pair", "fragment"), [("depth=3", "KEY one of"), ("upper", "KEY=VALUE"),
+                                                ("width0=wide", "not a int"), ("upper=both", "upper must be")])  # fmt: skip
+def test_bad_configurator_field_on_evaluate(capsys: pytest.CaptureFixture[str], tmp_path: Path, pair: str,
+                                            fragment: str) -> None:  # fmt: skip
+    code, _, err = run_cli(capsys, "evaluate", "--checkpoint", str(tmp_path / "none.ckpt"), "--suite", "debug",
+                           "--out", str(tmp_path / "e"), "--configurator", pair)  # fmt: skip
+    assert_user_error(code, err, fragment)
+
+
+def test_configurator_fields_are_typed_from_the_defaults() -> None:
+    from hjepa.experiments.cli import configurator_with
+    from hjepa.planning.configurator import RuleConfigurator
+
+    conf = configurator_with(RuleConfigurator(), ["upper=cost", "width0=27", "use_critic=false", "judge=top"])
+    assert conf == RuleConfigurator(upper="cost", width0=27, use_critic=False, judge="top")

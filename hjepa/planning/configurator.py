@@ -101,7 +101,8 @@ class RuleConfigurator:
         width0: level-0 beam width (81 = exhaustive over 4 steps of 3 actions).
         width: beam width / samples of the levels above.
         vocab: macro-actions in each upper level's library.
-        use_critic: False plans on intrinsic latent distance only (ablation).
+        use_critic: False plans on intrinsic latent distance only and activates every level
+            (ablation: no critic is consulted).
         planner: planner of every level.
         continuous_planner: level 0's planner when the env's actions are continuous
             ("gaussian_cem" or "mppi"); ``width0`` is then its samples per iteration.
@@ -142,6 +143,8 @@ class RuleConfigurator:
         return [self._spec(stack, k, top) for k in range(top + 1)]
 
     def _top_level(self, stack: torch.nn.Module, states: Sequence[Tensor], goals: Sequence[Tensor], n: int) -> int:
+        if not self.use_critic:  # the ablation uses no critic anywhere, so every level takes part
+            return n - 1
         top = critic_of(stack.levels[n - 1])
         if self.judge == "top" and top is not None:
             distance = float(top.distance(states[n - 1], goals[n - 1]))
