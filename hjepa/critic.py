@@ -101,8 +101,7 @@ class QuasimetricCritic(nn.Module):
                  front: SpatialKeypoints | None = None) -> None:  # fmt: skip
         super().__init__()
         width = dim if front is None else 2 * front.conv[-1].out_channels
-        self.front = front if front is not None else nn.Identity()
-        self.phi = nn.Sequential(self.front, mlp([width] + [hidden] * depth + [2 * embed]))
+        self.phi = nn.Sequential(front or nn.Identity(), mlp([width] + [hidden] * depth + [2 * embed]))
         self.gamma, self.tau, self.embed = float(gamma), int(tau), int(embed)
 
     def steps(self, s: Tensor, g: Tensor) -> Tensor:

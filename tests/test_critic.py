@@ -92,3 +92,24 @@ def test_resuming_with_another_critic_kind_retrains_the_critics(tmp_path, tiny_d
     module = load_module(tmp_path / "checkpoints" / "last.ckpt")
     assert all(isinstance(critic_of(level), QuasimetricCritic) for level in module.stack.levels)
     assert dataclasses.asdict(module.cfg.critic)["kind"] == "quasimetric"
+
+
+def test_a_gridmap_level_gets_a_keypoint_critic_that_reads_its_map():
+    from hjepa.config import ExperimentConfig, LevelConfig
+    from hjepa.critic import SpatialKeypoints, make_critic
+    from hjepa.specs import ActionSpec, ObsSpec
+    from hjepa.stack import HJEPA
+
+    cfg = ExperimentConfig(levels=(LevelConfig(kind="gridmap", dim=8, hidden=16, action_dim=4),))
+    stack = HJEPA.from_config(cfg, ObsSpec(kind="grid", shape=(7, 5, 3), dtype="uint8"),
+                              ActionSpec("discrete", n=3, env_actions=(0, 1, 2)))
+    level = stack.levels[0]
+    critic = make_critic(CriticConfig(keypoints=6, hidden=16, depth=1), level, 0)
+    front = critic.phi[0]
+    assert isinstance(front, SpatialKeypoints) and level.map_shape == (4, 7, 5)
+    z = torch.randn(2, 3, level.dim)
+    points = front(z)
+    assert points.shape == (2, 3, 12) and points.abs().max() <= 1.0
+    assert critic.distance(z, z).abs().max() < 1e-3
+    assert isinstance(make_critic(CriticConfig(kind="mlp"), level, 0), Critic)
+    assert not isinstance(make_critic(CriticConfig(keypoints=0), level, 0).phi[0], SpatialKeypoints)
