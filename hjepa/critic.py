@@ -75,6 +75,7 @@ class SpatialKeypoints(nn.Module):
     def __init__(self, channels: int, width: int, height: int, keypoints: int, hidden: int = 32) -> None:
         super().__init__()
         self.shape = (channels, width, height)
+        self.out_dim = 2 * keypoints
         self.conv = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.GELU(), nn.Conv2d(hidden, keypoints, 1))
         xs, ys = torch.meshgrid(torch.linspace(-1, 1, width), torch.linspace(-1, 1, height), indexing="ij")
         self.register_buffer("grid", torch.stack([xs.flatten(), ys.flatten()], dim=1), persistent=False)
@@ -100,7 +101,7 @@ class QuasimetricCritic(nn.Module):
     def __init__(self, dim: int, hidden: int, gamma: float, tau: int, depth: int = 3, embed: int = 64,
                  front: SpatialKeypoints | None = None) -> None:  # fmt: skip
         super().__init__()
-        width = dim if front is None else 2 * front.conv[-1].out_channels
+        width = dim if front is None else front.out_dim
         self.phi = nn.Sequential(front or nn.Identity(), mlp([width] + [hidden] * depth + [2 * embed]))
         self.gamma, self.tau, self.embed = float(gamma), int(tau), int(embed)
 

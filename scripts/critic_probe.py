@@ -18,7 +18,7 @@ import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 sys.path.insert(0, __import__('os').path.dirname(__file__))
 from planning_probe import next_pose_table
 from hjepa.checkpoint import load_module
-from hjepa.critic import Critic, _Index, _sample_batch, expectile_bce, encode_dataset
+from hjepa.critic import Critic, QuasimetricCritic, SpatialKeypoints, _Index, _sample_batch, expectile_bce, encode_dataset
 from hjepa.config import CriticConfig
 from hjepa.data.storage import OfflineDataset
 from hjepa.envs.oracle import LayoutOracle, goal_observation
@@ -35,35 +35,6 @@ class Proj(nn.Module):
         return s.head(torch.cat([x, y, x-y], -1))[..., 0]
     def distance(s, a, b): return s.tau * F.logsigmoid(s(a, b)) / math.log(s.gamma)
     def value(s, a, b): return torch.sigmoid(s(a, b))
-
-class MRN(nn.Module):
-    def __init__(s, dim, hidden, gamma, tau, emb=64):
-        super().__init__(); s.phi = mlp([dim, hidden, hidden, 2*emb]); s.gamma, s.tau = gamma, tau
-    def dist(s, a, b):
-        a, b = torch.broadcast_tensors(a, b); x, y = s.phi(a), s.phi(b); e = x.shape[-1]//2
-        sym = (x[..., :e] - y[..., :e]).pow(2).sum(-1).add(1e-8).sqrt()
-        asym = F.relu(x[..., e:] - y[..., e:]).amax(-1)
-        return sym + asym  # in level steps
-    def forward(s, a, b):
-        logv = s.dist(a, b) * math.log(s.gamma)
-        return logv - torch.log(-torch.expm1(logv.clamp(max=-1e-6)))
-    def distance(s, a, b): return s.tau * s.dist(a, b)
-    def value(s, a, b): return torch.sigmoid(s(a, b))
-
-class KP(nn.Module):
-    """map state -> K soft-argmax keypoints (x, y) -> MRN"""
-    def __init__(s, dim, hidden, gamma, tau, c=4, w=19, h=19, k=16, emb=64):
-        super().__init__(); s.c, s.w, s.h = c, w, h
-        s.conv = nn.Sequential(nn.Conv2d(c, 32, 1), nn.GELU(), nn.Conv2d(32, k, 1))
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, w), torch.linspace(-1, 1, h), indexing='ij')
-        s.register_buffer('grid', torch.stack([ys.flatten(), xs.flatten()], 1))
-        s.mrn = MRN(2 * k, hidden, gamma, tau, emb); s.gamma, s.tau = gamma, tau
-    def feat(s, z):
-        m = z.reshape(-1, s.c, s.w, s.h); a = s.conv(m).flatten(2).softmax(-1)  # b k (w h)
-        return (a @ s.grid).flatten(1).reshape(*z.shape[:-1], -1)
-    def forward(s, a, b): return s.mrn(s.feat(a), s.feat(b))
-    def distance(s, a, b): return s.mrn.distance(s.feat(a), s.feat(b))
-    def value(s, a, b): return s.mrn.value(s.feat(a), s.feat(b))
 
 def train(critic, z, idx, cfg, steps, evalf):
     rng = np.random.default_rng(0); target = copy.deepcopy(critic).requires_grad_(False)
@@ -116,7 +87,8 @@ def main(ckpt, k, variants, steps):
         ccfg = CriticConfig(**{**cfg.critic.__dict__, 'expectile': float(exp or cfg.critic.expectile), 'polyak': float(os.environ.get('POLYAK', cfg.critic.polyak)), 'lr': float(os.environ.get('LR', cfg.critic.lr))})
         gamma, tau = ccfg.gamma_at(k), stack.levels[k].spec.tau
         dim = z.shape[1]
-        c = {'mlp': lambda: Critic(dim, 256, gamma, tau, 3), 'proj': lambda: Proj(dim, 256, gamma, tau), 'mrn': lambda: MRN(dim, 256, gamma, tau), 'kp': lambda: KP(dim, 256, gamma, tau)}[name]()
+        c = {'mlp': lambda: Critic(dim, 256, gamma, tau, 3), 'proj': lambda: Proj(dim, 256, gamma, tau), 'mrn': lambda: QuasimetricCritic(dim, 256, gamma, tau, depth=2),
+             'kp': lambda: QuasimetricCritic(dim, 256, gamma, tau, depth=2, front=SpatialKeypoints(*stack.levels[k].map_shape, 16))}[name]()
         print(v, flush=True); torch.manual_seed(0); train(c, z, idx, ccfg, steps, evalf)
 
 main(sys.argv[1], int(sys.argv[2]), sys.argv[3].split(','), int(sys.argv[4]))

@@ -60,6 +60,11 @@ class PlanSpec:
     vocab: int = 81
     cost_level: int | None = None
 
+    @property
+    def costed_at(self) -> int:
+        """The level whose space and critic cost this level's states toward the goal."""
+        return self.level if self.cost_level is None else self.cost_level
+
     def __post_init__(self) -> None:
         if self.cost_level is not None and self.cost_level < self.level:
             raise ConfigError(f"Level {self.level}: cost_level must be >= the level, got {self.cost_level}.")

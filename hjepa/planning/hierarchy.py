@@ -178,7 +178,7 @@ class HierarchicalPlanner:
             calls = result.calls + len(acts)
         plan = self.plans[k]
         return LevelTrace(k, "goal" if subgoal is None else "subgoal", due, plan.cost,
-                          self._distance(spec.cost_level or k, states, subgoal), calls, plan.actions.tolist(),
+                          self._distance(spec.costed_at, states, subgoal), calls, plan.actions.tolist(),
                           plan.states[0] if k > 0 else None)  # fmt: skip
 
     # ------------------------------------------------------------------ costs and search
@@ -191,7 +191,7 @@ class HierarchicalPlanner:
     def _cost_fn(self, spec: PlanSpec, subgoal: Tensor | None) -> Callable[[Tensor, int], Tensor]:
         """Per-state cost at depth ``t`` of level ``spec.level``'s predicted states ``"n d"``."""
         k, levels = spec.level, self.stack.levels
-        j = k if spec.cost_level is None else spec.cost_level
+        j = spec.costed_at
         goal = self.goals[j]
         own = critic_of(levels[k])
 
