@@ -19,14 +19,18 @@ def _as_obs(stack: torch.nn.Module, obs: np.ndarray, what: str) -> torch.Tensor:
 
 
 class HJEPAAgent(Agent):
-    """The full stack: every level, cost module, configurator and hierarchical MPC."""
+    """The full stack: every level, cost module, configurator and hierarchical MPC.
+
+    ``memory``: observations for the "graph" planner (the training dataset's distinct ones).
+    """
 
     name = "hjepa"
 
-    def __init__(self, stack: torch.nn.Module, configurator: Configurator | None = None, seed: int = 0) -> None:
+    def __init__(self, stack: torch.nn.Module, configurator: Configurator | None = None, seed: int = 0,
+                 memory: torch.Tensor | None = None) -> None:  # fmt: skip
         super().__init__()
         self.stack = stack
-        self.planner = HierarchicalPlanner(stack, configurator or RuleConfigurator(), seed)
+        self.planner = HierarchicalPlanner(stack, configurator or RuleConfigurator(), seed, memory)
 
     def _reset(self, obs: np.ndarray, goal_obs: np.ndarray) -> None:
         _as_obs(self.stack, obs, "observation")
@@ -76,14 +80,17 @@ class FlatAgent(HJEPAAgent):
     same budget: a beam of ``horizon`` steps whose width is set so that its predictor calls
     per env step match ``budget`` (the hierarchy's measured calls per step). With continuous
     env actions it plans with ``continuous_planner`` (the hierarchy's level-0 planner), its
-    samples per iteration set the same way (:func:`matched_flat_samples`)."""
+    samples per iteration set the same way (:func:`matched_flat_samples`). With
+    ``planner="graph"`` it plans on level 0's latent graph of ``memory``, as the hierarchy's
+    level 0 does, and searches with the matched beam where the graph has no path."""
 
     name = "flat"
 
     def __init__(self, stack: torch.nn.Module, budget: float, horizon: int = 8, seed: int = 0,
-                 use_critic: bool = True, continuous_planner: str = "gaussian_cem") -> None:  # fmt: skip
+                 use_critic: bool = True, continuous_planner: str = "gaussian_cem", planner: str = "beam",
+                 memory: torch.Tensor | None = None) -> None:  # fmt: skip
         self.width = flat_width(stack, budget, horizon)
         self.budget = budget
         cfg = RuleConfigurator(max_levels=1, flat_horizon=horizon, width0=self.width, use_critic=use_critic,
-                               continuous_planner=continuous_planner)  # fmt: skip
-        super().__init__(stack, cfg, seed)
+                               continuous_planner=continuous_planner, planner=planner)  # fmt: skip
+        super().__init__(stack, cfg, seed, memory)

@@ -26,7 +26,7 @@ from hjepa.planning.configurator import RuleConfigurator
 from hjepa.plots import plot_pred_error_by_horizon, plot_success_by_bin
 from hjepa.probe import levels_report
 from hjepa.experiments import presets
-from hjepa.experiments.evaluate import EvalConfig, evaluate_agents, suite_tasks
+from hjepa.experiments.evaluate import EvalConfig, evaluate_agents, planning_memory, suite_tasks
 from hjepa.experiments.runner import RunResult, run_experiment
 
 MAZE_BINS = DistanceBins.from_mapping({"short": (1, 40), "medium": (41, 80), "long": (81, math.inf)})
@@ -125,7 +125,8 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     n = per_bin or (suite.per_bin_quick if quick else suite.per_bin)
     tasks = suite_tasks(cfg.data.env_id, suite.layouts(cfg), n, suite.bins, seed=cfg.seed + 1)
     torch.manual_seed(cfg.seed)
-    agents, records = evaluate_agents(stack, cfg.data.env_id, tasks, list(suite.bins), eval_cfg, console.is_terminal)
+    agents, records = evaluate_agents(stack, cfg.data.env_id, tasks, list(suite.bins), eval_cfg, console.is_terminal,
+                                      planning_memory(data, eval_cfg))  # fmt: skip
     doc = results_document(suite.name, quick, cfg.seed, "cpu", stack.num_levels, _train_figures(run),
                            agents, levels_report(stack, data, seed=cfg.seed),
                            command=_command(), flat_width=_flat_width(stack, agents, eval_cfg))  # fmt: skip

@@ -24,6 +24,8 @@ from hjepa.envs.pointmaze import is_pointmaze, maze_info
 from hjepa.errors import ConfigError, UnknownNameError
 from hjepa.metrics import EpisodeRecord, summarise_by_agent
 from hjepa.planning.configurator import RuleConfigurator
+from hjepa.planning.graph import distinct_observations
+from hjepa.planning.memory import MAX_NODES
 
 
 @dataclass(frozen=True)
@@ -75,16 +77,20 @@ def run_episode(agent: Agent, oracle: LayoutOracle, task: Task, max_steps: int,
                          extra={"layout_seed": task.layout_seed, "start": list(task.start), "goal": list(task.goal)})  # fmt: skip
 
 
-def build_agents(stack: torch.nn.Module, oracle: LayoutOracle, cfg: EvalConfig) -> dict[str, Callable[[float], Agent]]:
-    """Factories by name; each takes the budget (hjepa's calls per step, for "flat")."""
+def build_agents(stack: torch.nn.Module, oracle: LayoutOracle, cfg: EvalConfig,
+                 memory: torch.Tensor | None = None) -> dict[str, Callable[[float], Agent]]:  # fmt: skip
+    """Factories by name; each takes the budget (hjepa's calls per step, for "flat").
+    ``memory``: the "graph" planner's observations (hjepa and flat share them)."""
     spec = stack.action_spec
+    conf = cfg.configurator
 
     def oracle_agent(_: float) -> Agent:
         return OracleAgent(_LayoutGraphs(oracle), spec)
 
     return {
-        "hjepa": lambda _: HJEPAAgent(stack, cfg.configurator, cfg.seed),
-        "flat": lambda budget: FlatAgent(stack, budget, cfg.flat_horizon, cfg.seed, cfg.configurator.use_critic),
+        "hjepa": lambda _: HJEPAAgent(stack, conf, cfg.seed, memory),
+        "flat": lambda budget: FlatAgent(stack, budget, cfg.flat_horizon, cfg.seed, conf.use_critic,
+                                         planner=conf.planner, memory=memory),  # fmt: skip
         "random": lambda _: RandomAgent(spec, cfg.seed),
         "oracle": oracle_agent,
     }
@@ -103,7 +109,8 @@ class _LayoutGraphs:
 class Episodes(Protocol):
     """An env family's evaluation: agent factories and one episode of an agent on a task."""
 
-    def factories(self, stack: torch.nn.Module, cfg: EvalConfig) -> dict[str, Callable[[float], Agent]]: ...
+    def factories(self, stack: torch.nn.Module, cfg: EvalConfig,
+                  memory: torch.Tensor | None = None) -> dict[str, Callable[[float], Agent]]: ...  # fmt: skip
 
     def run(self, agent: Agent, task: object, max_steps: int) -> EpisodeRecord: ...
 
@@ -114,8 +121,9 @@ class GridEpisodes:
     def __init__(self, stack: torch.nn.Module, env_id: str) -> None:
         self.oracle, self.env_actions = LayoutOracle(env_id), stack.action_spec.env_actions
 
-    def factories(self, stack: torch.nn.Module, cfg: EvalConfig) -> dict[str, Callable[[float], Agent]]:
-        return build_agents(stack, self.oracle, cfg)
+    def factories(self, stack: torch.nn.Module, cfg: EvalConfig,
+                  memory: torch.Tensor | None = None) -> dict[str, Callable[[float], Agent]]:  # fmt: skip
+        return build_agents(stack, self.oracle, cfg, memory)
 
     def run(self, agent: Agent, task: Task, max_steps: int) -> EpisodeRecord:
         if isinstance(agent, OracleAgent):
@@ -149,13 +157,15 @@ def suite_tasks(env_id: str, layout_seeds: Sequence[int], per_bin: int, bins: Bi
 
 
 def evaluate_agents(stack: torch.nn.Module, env_id: str, tasks: Sequence[Task | MazeTask], bins: Sequence[str],
-                    cfg: EvalConfig, progress: bool = True) -> tuple[dict[str, dict], list[EpisodeRecord]]:  # fmt: skip
-    """Every agent of ``cfg.agents`` on every task; returns per-agent summaries and records."""
+                    cfg: EvalConfig, progress: bool = True,
+                    memory: torch.Tensor | None = None) -> tuple[dict[str, dict], list[EpisodeRecord]]:  # fmt: skip
+    """Every agent of ``cfg.agents`` on every task; returns per-agent summaries and records.
+    ``memory``: observations for the "graph" planner (:func:`planning_memory`)."""
     check_agents(cfg.agents)
     if "flat" in cfg.agents and "hjepa" not in cfg.agents[: cfg.agents.index("flat")]:
         raise ConfigError("The flat agent's budget is the hierarchy's: list 'hjepa' before 'flat'.")
     episodes = episodes_for(stack, env_id)
-    factories = episodes.factories(stack, cfg)
+    factories = episodes.factories(stack, cfg, memory)
     records: list[EpisodeRecord] = []
     budget = 0.0
     with Progress(disable=not progress, transient=True) as bar:
@@ -168,6 +178,14 @@ def evaluate_agents(stack: torch.nn.Module, env_id: str, tasks: Sequence[Task | 
             if name == "hjepa":
                 budget = _calls_per_step([r for r in records if r.agent == "hjepa"])
     return summarise_by_agent(records, bins), records
+
+
+def planning_memory(data: object, cfg: EvalConfig) -> torch.Tensor | None:
+    """The "graph" planner's memory: the distinct observations of the dataset ``data`` (an
+    OfflineDataset), or None when the configurator does not plan on graphs."""
+    if cfg.configurator.planner != "graph":
+        return None
+    return torch.from_numpy(distinct_observations(data.obs, MAX_NODES, cfg.seed))
 
 
 def _calls_per_step(records: Sequence[EpisodeRecord]) -> float:

@@ -36,13 +36,15 @@ class PointMazeEpisodes:
         self.oracle = MazeOracle(self.sim.maze)
         self.observer = observer_for(stack.obs_spec, self.sim)
 
-    def factories(self, stack: torch.nn.Module, cfg: object) -> dict[str, Callable[[float], Agent]]:
-        """Agent factories by name; each takes the budget (hjepa's calls per step, for "flat")."""
+    def factories(self, stack: torch.nn.Module, cfg: object,
+                  memory: torch.Tensor | None = None) -> dict[str, Callable[[float], Agent]]:  # fmt: skip
+        """Agent factories by name; each takes the budget (hjepa's calls per step, for "flat").
+        ``memory`` serves the "graph" planner of the levels above 0 (latent macro-actions)."""
         conf = cfg.configurator
         return {
-            "hjepa": lambda _: HJEPAAgent(stack, conf, cfg.seed),
+            "hjepa": lambda _: HJEPAAgent(stack, conf, cfg.seed, memory),
             "flat": lambda budget: FlatAgent(stack, budget, cfg.flat_horizon, cfg.seed, conf.use_critic,
-                                             conf.continuous_planner),  # fmt: skip
+                                             conf.continuous_planner, memory=memory),  # fmt: skip
             "random": lambda _: RandomAgent(stack.action_spec, cfg.seed),
             "oracle": lambda _: PointMazeOracleAgent(self.sim),
         }

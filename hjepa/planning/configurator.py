@@ -18,7 +18,7 @@ from torch import Tensor
 from hjepa.critic import critic_of
 from hjepa.errors import ConfigError
 
-PLANNERS = ("beam", "cem", "gaussian_cem", "mppi")
+PLANNERS = ("beam", "cem", "gaussian_cem", "mppi", "graph")
 CONTINUOUS_PLANNERS = ("gaussian_cem", "mppi")
 """Planners over a continuous action box (continuous env actions at level 0, latent actions above)."""
 
@@ -31,7 +31,9 @@ class PlanSpec:
         level: k.
         horizon: steps of level k per plan.
         planner: "beam" (exact or beam search over discrete / macro-actions), "cem"
-            (categorical CEM), "gaussian_cem" or "mppi" (continuous actions).
+            (categorical CEM), "gaussian_cem" or "mppi" (continuous actions), "graph"
+            (shortest path on a latent graph of remembered states, :mod:`hjepa.planning.graph`;
+            beam search where the graph has no path).
         samples: beam width or candidate sequences per CEM/MPPI iteration.
         iters: CEM/MPPI iterations (beam: unused).
         elites: CEM elites.
@@ -112,6 +114,8 @@ class RuleConfigurator:
         continuous_planner: level 0's planner when the env's actions are continuous
             ("gaussian_cem" or "mppi"); ``width0`` is then its samples per iteration.
         judge: whose critic decides which levels are active: "own" (each level's) or "top".
+        graph_radius: the "graph" planner's snapping radius, in median gaps between memory
+            states (a prediction further than that from every remembered state is no edge).
         upper: what the levels above 0 do. "plan": they plan macro-actions and hand subgoals
             down (hierarchical MPC). "cost": they do not search; level 0 plans alone over
             ``flat_horizon`` steps and its rollout is costed by the highest level's critic,
@@ -130,6 +134,7 @@ class RuleConfigurator:
     continuous_planner: str = "gaussian_cem"
     judge: str = "own"
     upper: str = "plan"
+    graph_radius: float = 2.0
 
     def __post_init__(self) -> None:
         if self.upper not in ("plan", "cost"):
@@ -137,6 +142,10 @@ class RuleConfigurator:
         if self.continuous_planner not in CONTINUOUS_PLANNERS:
             raise ConfigError(f"continuous_planner must be one of {', '.join(CONTINUOUS_PLANNERS)}, "
                               f"got '{self.continuous_planner}'.")  # fmt: skip
+        if self.planner not in PLANNERS:
+            raise ConfigError(f"Unknown planner '{self.planner}'. Planners: {', '.join(PLANNERS)}.")
+        if self.graph_radius <= 0:
+            raise ConfigError(f"graph_radius must be > 0, got {self.graph_radius}.")
         if self.judge not in ("own", "top"):
             raise ConfigError(f"judge must be 'own' or 'top', got '{self.judge}'.")
 
@@ -179,7 +188,7 @@ class RuleConfigurator:
             horizon=horizon,
             planner=self.continuous_planner if continuous else self.planner,
             samples=self.width0 if k == 0 else self.width,
-            replan_every=max(1, taus[k] // 2),
+            replan_every=1 if self.planner == "graph" else max(1, taus[k] // 2),
             vocab=self.vocab,
             w_goal=0.1 if (self.use_critic and k < top) else 0.0,
             **weights,

@@ -24,6 +24,7 @@ action box ``[-1, 1]^e`` directly.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from typing import Callable, NamedTuple
@@ -33,9 +34,10 @@ from einops import repeat
 from torch import Tensor
 
 from hjepa.critic import critic_of
-from hjepa.errors import SpecMismatchError
+from hjepa.errors import ConfigError, SpecMismatchError
 from hjepa.planning import planners
 from hjepa.planning.configurator import CONTINUOUS_PLANNERS, Configurator, PlanSpec, RuleConfigurator
+from hjepa.planning.memory import PlanningMemory
 from hjepa.specs import ActionSpec
 
 CHUNK_HOLD = 0.8
@@ -119,15 +121,20 @@ class HierarchicalPlanner:
         stack: a trained :class:`hjepa.stack.HJEPA` (critics attached for critic costs).
         configurator: decides the plan specs (default :class:`RuleConfigurator`).
         seed: seeds the macro-action library and stochastic planners.
+        memory: ``"m ..."`` observations for the ``"graph"`` planner (the dataset's distinct
+            observations, :func:`~hjepa.planning.graph.distinct_observations`).
     """
 
-    def __init__(self, stack: torch.nn.Module, configurator: Configurator | None = None, seed: int = 0) -> None:
+    def __init__(self, stack: torch.nn.Module, configurator: Configurator | None = None, seed: int = 0,
+                 memory: Tensor | None = None) -> None:  # fmt: skip
         self.stack = stack.eval()
         self.configurator = configurator or RuleConfigurator()
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         size = getattr(self.configurator, "vocab", 81)
         self.library = macro_library(stack, size, self.generator)
+        radius = getattr(self.configurator, "graph_radius", 2.0)
+        self.memory = PlanningMemory(stack, memory, radius) if memory is not None else None
         self.goals: list[Tensor] = []
         self.plans: dict[int, _Plan] = {}
         self.t = 0
@@ -138,6 +145,8 @@ class HierarchicalPlanner:
         self.goals = [g[0] for g in self.stack.encode(goal_obs[None])]
         self.plans, self.t = {}, 0
         self.generator.manual_seed(self.seed)
+        if self.memory is not None:
+            self.memory.new_episode()
 
     @torch.no_grad()
     def act(self, obs: Tensor) -> tuple[int | Tensor, StepTrace]:
@@ -147,6 +156,8 @@ class HierarchicalPlanner:
         the action box for continuous ones) and the step's trace.
         """
         states = [s[0] for s in self.stack.encode(obs[None])]
+        if self.memory is not None:
+            self.memory.observe(states[0])
         specs = self.configurator.configure(self.stack, states, self.goals)
         top = specs[-1].level
         traces: list[LevelTrace] = []
@@ -170,12 +181,14 @@ class HierarchicalPlanner:
                or (subgoal is not None and (old.target is None or not torch.equal(old.target, subgoal))))  # fmt: skip
         calls = 0
         if due:
-            cost = self._cost_fn(spec, subgoal)
-            result = self._search(spec, states[k], cost, old)
+            result, built = self._search_graph(spec, states, subgoal) if spec.planner == "graph" else (None, 0)
+            if result is None:  # not a graph level, or the graph has no path: search the model
+                result = self._search(dataclasses.replace(spec, planner="beam") if spec.planner == "graph" else spec,
+                                      states[k], self._cost_fn(spec, subgoal), old)  # fmt: skip
             acts = result.actions
             pred = self.stack.levels[k].rollout(states[k][None], self._embed(k, acts)[None])[0]
             self.plans[k] = _Plan(acts, pred, result.cost, self.t, subgoal)
-            calls = result.calls + len(acts)
+            calls = result.calls + built + len(acts)
         plan = self.plans[k]
         return LevelTrace(k, "goal" if subgoal is None else "subgoal", due, plan.cost,
                           self._distance(spec.costed_at, states, subgoal), calls, plan.actions.tolist(),
@@ -231,6 +244,29 @@ class HierarchicalPlanner:
         seq_cost = _sequence_cost(start, step, cost)
         return planners.categorical_cem(seq_cost, n, spec.horizon, spec.samples, spec.iters, spec.elites,
                                         generator=self.generator)  # fmt: skip
+
+    def _search_graph(self, spec: PlanSpec, states: list[Tensor],
+                      subgoal: Tensor | None) -> tuple[planners.PlanResult | None, int]:  # fmt: skip
+        """Shortest path on level k's latent graph toward the goal's node, or toward the node
+        whose level-(k+1) state is nearest the subgoal, and the predictor calls spent building
+        the graph now. The plan is None when the memory does not cover the current state or
+        holds no path (the caller then searches the model)."""
+        k = spec.level
+        if self.memory is None:
+            raise ConfigError("The 'graph' planner needs a memory of observations (the training dataset's): "
+                              "pass memory= to the planner or agent.")  # fmt: skip
+        level = self.stack.levels[k]
+        if k == 0 and not level.action_spec.is_discrete:
+            raise SpecMismatchError("The 'graph' planner needs discrete actions; level 0 acts with continuous "
+                                    f"env actions here: use one of {', '.join(CONTINUOUS_PLANNERS)}.")  # fmt: skip
+        n = level.action_spec.n if k == 0 else self.library[k].shape[0]
+        actions = self._embed(k, torch.arange(n))
+        _, built = self.memory.graph(k, actions)
+        if not self.memory.covers(states[0]):
+            return None, built
+        target = self.memory.nearest(k + 1, subgoal) if subgoal is not None else self.memory.nearest(k, self.goals[k])
+        result = self.memory.plan(k, actions, states[k], target, spec.horizon)
+        return (result if len(result.actions) else None), built
 
     def _search_continuous(self, spec: PlanSpec, action_spec: ActionSpec, seq_cost: Callable[[Tensor], Tensor],
                            old: _Plan | None) -> planners.PlanResult:  # fmt: skip

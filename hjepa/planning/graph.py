@@ -1,0 +1,168 @@
+"""Planning over a latent graph: a memory of encoded states joined by the world model's edges.
+
+A learned one-step predictor is accurate, but a long open-loop rollout drifts (on the
+``gridmap`` level 0 of docs/results.md the predicted state lands nearest the true next pose
+98% of the time after one step, 37% after five and 7% after ten). Snapping every prediction
+back onto a *memory* of real encoded states removes the drift: the nodes are level k's states
+of the offline dataset's distinct observations, and node ``i`` has an edge by action ``a`` to
+the node nearest ``predict(node_i, a)`` when that prediction lands within ``radius`` of it.
+Shortest paths on this graph chain one-step predictions over any distance (the latent-graph
+idea of SoRB, Eysenbach et al. 2019, and SGM, Emmons et al. 2020, with model edges instead
+of critic edges).
+
+Everything here is a pure function over tensors and callables (STYLE.md), like
+:mod:`hjepa.planning.planners`; :class:`LatentGraph` only holds the arrays. The agent learns
+from its own steps: :meth:`LatentGraph.observe` replaces an edge the env contradicted (the
+observed successor wins), SGM's clean-up.
+
+Shapes: ``m`` nodes, ``a`` actions, ``d`` state width, ``p`` projected width.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from einops import rearrange, repeat
+from torch import Tensor
+
+from hjepa.errors import ConfigError, DatasetError
+
+StepFn = Callable[[Tensor, Tensor], Tensor]
+"""``(states "n d", actions "n") -> next states "n d"``."""
+NO_EDGE = -1
+PROJECTED = 256
+"""States wider than this are compared through a fixed random projection (distances kept to
+a few percent: Johnson-Lindenstrauss), so that snapping stays cheap on map states."""
+
+
+def distinct_observations(obs: np.ndarray, max_nodes: int, seed: int = 0) -> np.ndarray:
+    """The distinct observations of ``obs`` ("n ..."), at most ``max_nodes`` (a seeded sample)."""
+    if len(obs) == 0:
+        raise DatasetError("A latent graph needs observations; the dataset has none.")
+    flat = np.ascontiguousarray(obs).reshape(len(obs), -1)
+    _, first = np.unique(flat.view(np.dtype((np.void, flat.shape[1] * flat.itemsize))), return_index=True)
+    first = np.sort(first)
+    if len(first) > max_nodes:
+        first = np.sort(np.random.default_rng(seed).choice(first, max_nodes, replace=False))
+    return np.asarray(obs[first])
+
+
+def projection(dim: int, seed: int = 0) -> Tensor | None:
+    """A fixed ``"d p"`` Gaussian projection for states wider than :data:`PROJECTED`, else None."""
+    if dim <= PROJECTED:
+        return None
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(dim, PROJECTED, generator=g) / math.sqrt(PROJECTED)
+
+
+def _keys(states: Tensor, proj: Tensor | None) -> Tensor:
+    return states if proj is None else states @ proj
+
+
+@dataclass
+class LatentGraph:
+    """Nodes, their successor table and the goal distances of one level.
+
+    Attributes:
+        nodes: ``"m d"`` level-k states of the memory.
+        succ: ``"m a"`` successor node by action, :data:`NO_EDGE` where the prediction fell
+            further than ``radius`` from every node.
+        radius: snapping radius in state units.
+        edge_cost: env steps per edge (``tau_k``).
+        proj: the projection used to compare states (None: raw states).
+        calls: predictor calls spent building the edges.
+    """
+
+    nodes: Tensor
+    succ: np.ndarray
+    radius: float
+    edge_cost: int
+    proj: Tensor | None = None
+    calls: int = 0
+    keys: Tensor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = _keys(self.nodes, self.proj)
+
+    def nearest(self, states: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest node of each state ``"n d"`` and its distance: ``("n", "n")``."""
+        d = torch.cdist(_keys(states, self.proj), self.keys)
+        best = d.min(dim=1)
+        return best.indices.numpy(), best.values.numpy()
+
+    def observe(self, node: int, action: int, reached: int) -> bool:
+        """Record that ``action`` from ``node`` led to ``reached``; True if that changed an edge.
+
+        A step that leaves the agent on its node (a blocked move) removes the edge: staying
+        put is never on a shortest path.
+        """
+        new = NO_EDGE if reached == node else reached
+        changed = int(self.succ[node, action]) != new
+        self.succ[node, action] = new
+        return changed
+
+
+def build_graph(nodes: Tensor, step: StepFn, actions: Tensor, edge_cost: int, radius_scale: float = 0.5,
+                batch: int = 8192, seed: int = 0) -> LatentGraph:  # fmt: skip
+    """Predict every (node, action) successor and snap it onto the nodes.
+
+    ``radius`` is ``radius_scale`` times the median distance from a node to its nearest other
+    node: a prediction closer than that to a node *is* that node; one further from every node
+    gives no edge (the model predicted a state the memory has never seen).
+    """
+    m, n_act = nodes.shape[0], actions.shape[0]
+    if m < 2:
+        raise ConfigError(f"A latent graph needs at least 2 distinct states, got {m}.")
+    proj = projection(nodes.shape[1], seed)
+    keys = _keys(nodes, proj)
+    gaps = torch.cdist(keys, keys).fill_diagonal_(math.inf).min(dim=1).values
+    radius = radius_scale * float(gaps.median())
+    src = repeat(torch.arange(m), "m -> (m a)", a=n_act)
+    act = repeat(torch.arange(n_act), "a -> (m a)", m=m)
+    succ = np.full(m * n_act, NO_EDGE, dtype=np.int64)
+    with torch.no_grad():
+        for i in range(0, m * n_act, batch):
+            pred = step(nodes[src[i : i + batch]], actions[act[i : i + batch]])
+            d = torch.cdist(_keys(pred, proj), keys).min(dim=1)
+            hit = (d.values <= radius).numpy()
+            succ[i : i + batch] = np.where(hit, d.indices.numpy(), NO_EDGE)
+    succ = rearrange(succ, "(m a) -> m a", a=n_act)
+    succ[succ == np.arange(m)[:, None]] = NO_EDGE  # self-loops never shorten a path
+    return LatentGraph(nodes, succ, radius, int(edge_cost), proj, m * n_act)
+
+
+def distances_to(succ: np.ndarray, goal: int) -> np.ndarray:
+    """Edges from every node to ``goal`` (``inf`` where no path): breadth-first, backwards."""
+    m = succ.shape[0]
+    dist = np.full(m, np.inf)
+    dist[goal] = 0.0
+    frontier = np.zeros(m, dtype=bool)
+    frontier[goal] = True
+    depth = 0
+    while frontier.any():
+        depth += 1
+        hits = frontier[np.where(succ >= 0, succ, 0)] & (succ >= 0)
+        frontier = hits.any(axis=1) & np.isinf(dist)
+        dist[frontier] = depth
+    return dist
+
+
+def path_actions(succ: np.ndarray, dist: np.ndarray, start: int, horizon: int) -> tuple[list[int], list[int]]:
+    """Up to ``horizon`` actions (and the nodes they lead to) down the distance gradient from
+    ``start``; ties go to the lowest action index. Empty when ``start`` has no path."""
+    actions, visited, node = [], [], start
+    for _ in range(horizon):
+        if dist[node] == 0 or not np.isfinite(dist[node]):
+            break
+        ahead = np.where(succ[node] >= 0, dist[np.where(succ[node] >= 0, succ[node], 0)], np.inf)
+        a = int(np.argmin(ahead))
+        if not ahead[a] < dist[node]:
+            break
+        actions.append(a)
+        node = int(succ[node, a])
+        visited.append(node)
+    return actions, visited

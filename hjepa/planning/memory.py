@@ -1,0 +1,106 @@
+"""A planning memory: one set of observations, encoded at every level, with latent graphs.
+
+The hierarchical planner's ``"graph"`` planner (:mod:`hjepa.planning.graph`) plans on it.
+Every level reads the *same* observations, so node ``i`` of level k and node ``i`` of level
+k + 1 are one observation seen at two time scales: a subgoal the level above picks as its
+node ``j`` is reached by level k as its own node ``j``. Graphs are built on first use (the
+predictor calls it took are reported once, in that step's trace).
+
+The memory comes from the offline dataset the stack was trained on (its distinct
+observations): no oracle, no map. It fits a fixed layout; on unseen layouts it holds no
+state of the new maze, which :meth:`PlanningMemory.check_coverage` reports.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hjepa.errors import ConfigError
+from hjepa.planning import planners
+from hjepa.planning.graph import LatentGraph, build_graph, distances_to, path_actions, projection
+
+MAX_NODES = 8192
+"""Default cap on memory nodes (a seeded sample of the dataset's distinct observations)."""
+
+
+class PlanningMemory:
+    """Encoded memory observations per level, and each level's graph once asked for.
+
+    Args:
+        stack: the trained stack.
+        obs: ``"m ..."`` memory observations (:func:`~hjepa.planning.graph.distinct_observations`).
+        radius_scale: snapping radius in units of the median gap between nodes.
+    """
+
+    def __init__(self, stack: torch.nn.Module, obs: Tensor, radius_scale: float = 2.0) -> None:
+        if radius_scale <= 0:
+            raise ConfigError(f"The graph radius scale must be > 0, got {radius_scale}.")
+        with torch.no_grad():
+            self.states = [z.float() for z in stack.encode(obs)]
+        self.stack, self.radius_scale = stack, float(radius_scale)
+        self.proj = [projection(z.shape[1]) for z in self.states]
+        self.keys = [z if p is None else z @ p for z, p in zip(self.states, self.proj)]
+        self.graphs: dict[int, LatentGraph] = {}
+        self._dist: dict[tuple[int, int], np.ndarray] = {}
+        self._built: dict[int, np.ndarray] = {}  # each graph's edges as the model predicted them
+        self._last: tuple[int, int] | None = None  # level-0 (node, action) of the last plan
+
+    def __len__(self) -> int:
+        return self.states[0].shape[0]
+
+    def nearest(self, k: int, state: Tensor) -> int:
+        """The node whose level-k state is nearest ``state`` ``"d"``."""
+        key = state[None] if self.proj[k] is None else state[None] @ self.proj[k]
+        return int(torch.cdist(key, self.keys[k]).argmin())
+
+    def graph(self, k: int, actions: Tensor) -> tuple[LatentGraph, int]:
+        """Level k's graph (built on first use over ``actions``, the level's predictor inputs)
+        and the predictor calls spent building it now (0 once built)."""
+        if k in self.graphs:
+            return self.graphs[k], 0
+        level = self.stack.levels[k]
+        g = build_graph(self.states[k], level.predict, actions, self.stack.taus[k], self.radius_scale)
+        self.graphs[k] = g
+        self._built[k] = g.succ.copy()
+        return g, g.calls
+
+    def plan(self, k: int, actions: Tensor, state: Tensor, target: int, horizon: int) -> planners.PlanResult:
+        """Up to ``horizon`` action indices from the node nearest ``state`` toward node
+        ``target`` (empty when there is no path); cost: remaining env steps on the graph;
+        calls: the predictor calls of building the graph if this call built it."""
+        g, calls = self.graph(k, actions)
+        dist = self._dist.get((k, target))
+        if dist is None:
+            dist = self._dist[(k, target)] = distances_to(g.succ, target)
+        node = self.nearest(k, state)
+        acts, _ = path_actions(g.succ, dist, node, horizon)
+        if k == 0:
+            self._last = (node, acts[0]) if acts else None
+        return planners.PlanResult(torch.tensor(acts, dtype=torch.long), float(dist[node] * g.edge_cost),
+                                   [float(dist[node])], calls)  # fmt: skip
+
+    def observe(self, state0: Tensor) -> None:
+        """Correct level 0's graph with the step just taken: the node reached from the last
+        plan's (node, action) replaces that edge (SGM-style clean-up from experience)."""
+        if self._last is None or 0 not in self.graphs:
+            return
+        node, action = self._last
+        self._last = None
+        if self.graphs[0].observe(node, action, self.nearest(0, state0)):
+            self._dist = {key: d for key, d in self._dist.items() if key[0] != 0}
+
+    def covers(self, state0: Tensor) -> bool:
+        """Whether level 0's graph (built) has a node within its radius of ``state0``: False on
+        a layout the memory never saw, where snapping would pick a wrong node."""
+        g = self.graphs.get(0)
+        return g is None or float(g.nearest(state0[None])[1][0]) <= g.radius
+
+    def new_episode(self) -> None:
+        """Start an episode from the model's graphs: edges corrected in the last episode are
+        restored, so that every episode is planned from the world model alone."""
+        self._last = None
+        for k, succ in self._built.items():
+            self.graphs[k].succ = succ.copy()
+        self._dist = {}
