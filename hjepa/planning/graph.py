@@ -106,7 +106,7 @@ class LatentGraph:
         return changed
 
 
-def build_graph(nodes: Tensor, step: StepFn, actions: Tensor, edge_cost: int, radius_scale: float = 0.5,
+def build_graph(nodes: Tensor, step: StepFn, actions: Tensor, edge_cost: int, radius_scale: float = 2.0,
                 batch: int = 8192, seed: int = 0) -> LatentGraph:  # fmt: skip
     """Predict every (node, action) successor and snap it onto the nodes.
 

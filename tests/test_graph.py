@@ -1,0 +1,149 @@
+"""The latent-graph planner: memory, edges from a model, shortest paths, clean-up from experience,
+and the hierarchy planning with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hjepa.agents import HJEPAAgent
+from hjepa.agents.simple import agent_pose
+from hjepa.envs.oracle import LayoutOracle, goal_observation
+from hjepa.errors import ConfigError, DatasetError
+from hjepa.planning.configurator import RuleConfigurator
+from hjepa.planning.graph import NO_EDGE, build_graph, distances_to, distinct_observations, path_actions
+from hjepa.planning.memory import PlanningMemory
+
+
+def _line(n: int = 6, dim: int = 6) -> tuple[torch.Tensor, callable]:
+    """A line of n one-hot states; action 0 left, 1 right (clamped), 2 leaves the line."""
+    nodes = torch.eye(n, dim)
+
+    def step(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        i = s.argmax(1)
+        j = torch.where(a == 0, (i - 1).clamp(min=0), (i + 1).clamp(max=n - 1))
+        out = torch.nn.functional.one_hot(j, dim).float() + 0.05  # a slightly wrong model
+        return torch.where((a == 2)[:, None], torch.full_like(out, 10.0), out)
+
+    return nodes, step
+
+
+def test_distinct_observations_dedups_caps_and_rejects_empty() -> None:
+    obs = np.array([[1, 2], [3, 4], [1, 2], [5, 6], [3, 4]], dtype=np.uint8)
+    assert distinct_observations(obs, 10).tolist() == [[1, 2], [3, 4], [5, 6]]
+    assert len(distinct_observations(obs, 2)) == 2
+    with pytest.raises(DatasetError):
+        distinct_observations(obs[:0], 10)
+
+
+def test_build_graph_snaps_predictions_and_drops_self_loops_and_strays() -> None:
+    nodes, step = _line()
+    g = build_graph(nodes, step, torch.arange(3), edge_cost=4)
+    assert g.succ[:, 0].tolist() == [NO_EDGE, 0, 1, 2, 3, 4]  # left; node 0 stays put: no edge
+    assert g.succ[:, 1].tolist() == [1, 2, 3, 4, 5, NO_EDGE]
+    assert (g.succ[:, 2] == NO_EDGE).all()  # predictions far from every node are no edge
+    assert g.calls == 18 and g.edge_cost == 4
+
+
+def test_wide_states_compare_through_a_projection() -> None:
+    nodes, step = _line(8, dim=600)
+    g = build_graph(nodes * 5, lambda s, a: step(s / 5, a) * 5, torch.arange(2), edge_cost=1)
+    assert g.proj is not None and g.proj.shape == (600, 256)
+    assert g.succ[:, 1].tolist() == [1, 2, 3, 4, 5, 6, 7, NO_EDGE]
+
+
+def test_distances_and_paths_on_a_hand_made_graph() -> None:
+    succ = np.array([[1, 2], [3, NO_EDGE], [3, NO_EDGE], [NO_EDGE, NO_EDGE], [NO_EDGE, NO_EDGE]])
+    dist = distances_to(succ, 3)
+    assert dist.tolist() == [2, 1, 1, 0, np.inf]
+    assert path_actions(succ, dist, 0, 5) == ([0, 0], [1, 3])
+    assert path_actions(succ, dist, 0, 1) == ([0], [1])
+    assert path_actions(succ, dist, 3, 5) == ([], []) and path_actions(succ, dist, 4, 5) == ([], [])
+
+
+def test_observe_replaces_contradicted_edges() -> None:
+    nodes, step = _line()
+    g = build_graph(nodes, step, torch.arange(2), edge_cost=1)
+    assert g.observe(2, 1, 2) and g.succ[2, 1] == NO_EDGE  # blocked: stayed put
+    assert g.observe(3, 1, 5) and g.succ[3, 1] == 5
+    assert not g.observe(3, 1, 5)
+
+
+class _PoseStack(torch.nn.Module):
+    """A perfect one-level 'model' of a MiniGrid layout: one-hot poses, the true dynamics."""
+
+    def __init__(self, env_id: str) -> None:
+        super().__init__()
+        self.nav = LayoutOracle(env_id).nav(0)
+        cells = self.nav.free_cells()
+        self.poses = [(int(x), int(y), d) for x, y in cells for d in range(4)]
+        self.index = {p: i for i, p in enumerate(self.poses)}
+        self.taus = [1]
+        self.levels = [self]
+
+    def encode(self, obs: torch.Tensor) -> list[torch.Tensor]:
+        idx = torch.tensor([self.index[agent_pose(o.numpy())] for o in obs])
+        return [torch.nn.functional.one_hot(idx, len(self.poses)).float()]
+
+    def predict(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        out = []
+        for i, act in zip(s.argmax(1).tolist(), a.tolist()):
+            self.nav.set_pose(*self.poses[i])
+            self.nav.step(act)
+            out.append(self.index[self.nav.pose])
+        return torch.nn.functional.one_hot(torch.tensor(out), len(self.poses)).float()
+
+
+def test_with_a_perfect_model_graph_distances_are_the_oracles() -> None:
+    stack = _PoseStack("MiniGrid-FourRooms-v0")
+    obs = []
+    for p in stack.poses:
+        stack.nav.set_pose(*p)
+        obs.append(stack.nav.observation())
+    memory = PlanningMemory(stack, torch.from_numpy(np.stack(obs)))
+    g, calls = memory.graph(0, torch.arange(3))
+    assert calls == 3 * len(stack.poses)
+    oracle = LayoutOracle("MiniGrid-FourRooms-v0").graph(0)
+    goal = stack.poses[len(stack.poses) // 3][:2]
+    per_dir = np.stack([distances_to(g.succ, stack.index[(*goal, d)]) for d in range(4)]).min(0)
+    truth = oracle.distances_to(goal)
+    assert all(per_dir[stack.index[p]] == d for p, d in truth.items())
+
+
+def test_hjepa_agent_plans_on_the_graph(trained_stack, tiny_data_set) -> None:
+    stack, data = trained_stack, tiny_data_set
+    memory = torch.from_numpy(distinct_observations(data.obs, 512))
+    oracle = LayoutOracle("MiniGrid-Empty-8x8-v0")
+    nav = oracle.nav(0)
+    nav.set_pose(1, 1, 0)
+    agent = HJEPAAgent(stack, RuleConfigurator(planner="graph"), seed=0, memory=memory)
+    agent.reset(nav.observation(), goal_observation(nav, (5, 5)))
+    actions = [agent.act(nav.observation()) for _ in range(3)]
+    assert all(0 <= a < stack.action_spec.n for a in actions)
+    assert agent.trace[0].calls >= len(agent.planner.memory) * stack.action_spec.n  # the graph was built
+    assert agent.trace[1].calls < len(agent.planner.memory)  # ... once
+    with pytest.raises(ConfigError, match="memory"):
+        bare = HJEPAAgent(stack, RuleConfigurator(planner="graph"), seed=0)
+        bare.reset(nav.observation(), goal_observation(nav, (5, 5)))
+        bare.act(nav.observation())
+    with pytest.raises(ConfigError):
+        RuleConfigurator(planner="graph", graph_radius=0.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_data_set(tiny_data):
+    from hjepa.data.storage import OfflineDataset
+
+    return OfflineDataset.open(tiny_data)
+
+
+@pytest.fixture(scope="module")
+def trained_stack(tiny_data_set, debug_cfg):
+    from hjepa.critic import train_critics
+    from hjepa.stack import HJEPA
+
+    torch.manual_seed(0)
+    stack = HJEPA.from_config(debug_cfg, tiny_data_set.obs_spec, tiny_data_set.action_spec)
+    train_critics(stack, tiny_data_set, debug_cfg.critic, seed=0, progress=False)
+    return stack.eval()
