@@ -186,9 +186,12 @@ class HierarchicalPlanner:
                 result = self._search(dataclasses.replace(spec, planner="beam") if spec.planner == "graph" else spec,
                                       states[k], self._cost_fn(spec, subgoal), old)  # fmt: skip
             acts = result.actions
-            pred = self.stack.levels[k].rollout(states[k][None], self._embed(k, acts)[None])[0]
+            if spec.planner == "graph" and result.state is not None:  # the path's remembered states
+                pred, rolled = result.state, 0
+            else:
+                pred, rolled = self.stack.levels[k].rollout(states[k][None], self._embed(k, acts)[None])[0], len(acts)
             self.plans[k] = _Plan(acts, pred, result.cost, self.t, subgoal)
-            calls = result.calls + built + len(acts)
+            calls = result.calls + built + rolled
         plan = self.plans[k]
         return LevelTrace(k, "goal" if subgoal is None else "subgoal", due, plan.cost,
                           self._distance(spec.costed_at, states, subgoal), calls, plan.actions.tolist(),

@@ -69,17 +69,18 @@ class PlanningMemory:
     def plan(self, k: int, actions: Tensor, state: Tensor, target: int, horizon: int) -> planners.PlanResult:
         """Up to ``horizon`` action indices from the node nearest ``state`` toward node
         ``target`` (empty when there is no path); cost: remaining env steps on the graph;
-        calls: the predictor calls of building the graph if this call built it."""
+        calls: the predictor calls of building the graph if this call built it; state: the
+        ``"h d"`` remembered states the path visits (the plan's states, no rollout needed)."""
         g, calls = self.graph(k, actions)
         dist = self._dist.get((k, target))
         if dist is None:
             dist = self._dist[(k, target)] = distances_to(g.succ, target)
         node = self.nearest(k, state)
-        acts, _ = path_actions(g.succ, dist, node, horizon)
+        acts, visited = path_actions(g.succ, dist, node, horizon)
         if k == 0:
             self._last = (node, acts[0]) if acts else None
         return planners.PlanResult(torch.tensor(acts, dtype=torch.long), float(dist[node] * g.edge_cost),
-                                   [float(dist[node])], calls)  # fmt: skip
+                                   [float(dist[node])], calls, self.states[k][visited])  # fmt: skip
 
     def observe(self, state0: Tensor) -> None:
         """Correct level 0's graph with the step just taken: the node reached from the last
