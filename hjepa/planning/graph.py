@@ -107,7 +107,7 @@ class LatentGraph:
 
 
 def build_graph(nodes: Tensor, step: StepFn, actions: Tensor, edge_cost: int, radius_scale: float = 2.0,
-                batch: int = 8192, seed: int = 0) -> LatentGraph:  # fmt: skip
+                batch: int = 1024, seed: int = 0) -> LatentGraph:  # fmt: skip
     """Predict every (node, action) successor and snap it onto the nodes.
 
     ``radius`` is ``radius_scale`` times the median distance from a node to its nearest other

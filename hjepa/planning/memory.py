@@ -23,6 +23,7 @@ from hjepa.planning.graph import LatentGraph, build_graph, distances_to, path_ac
 
 MAX_NODES = 8192
 """Default cap on memory nodes (a seeded sample of the dataset's distinct observations)."""
+ENCODE_BATCH = 512
 
 
 class PlanningMemory:
@@ -37,8 +38,11 @@ class PlanningMemory:
     def __init__(self, stack: torch.nn.Module, obs: Tensor, radius_scale: float = 2.0) -> None:
         if radius_scale <= 0:
             raise ConfigError(f"The graph radius scale must be > 0, got {radius_scale}.")
-        with torch.no_grad():
-            self.states = [z.float() for z in stack.encode(obs)]
+        if len(obs) < 2:
+            raise ConfigError(f"A planning memory needs at least 2 distinct observations, got {len(obs)}.")
+        with torch.no_grad():  # in chunks: map states of thousands of observations are large
+            chunks = [stack.encode(obs[i : i + ENCODE_BATCH]) for i in range(0, len(obs), ENCODE_BATCH)]
+        self.states = [torch.cat([c[k] for c in chunks]).float() for k in range(len(chunks[0]))]
         self.stack, self.radius_scale = stack, float(radius_scale)
         self.proj = [projection(z.shape[1]) for z in self.states]
         self.keys = [z if p is None else z @ p for z, p in zip(self.states, self.proj)]
