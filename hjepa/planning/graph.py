@@ -2,8 +2,8 @@
 
 A learned one-step predictor is accurate, but a long open-loop rollout drifts (on the
 ``gridmap`` level 0 of docs/results.md the predicted state lands nearest the true next pose
-98% of the time after one step, 37% after five and 7% after ten). Snapping every prediction
-back onto a *memory* of real encoded states removes the drift: the nodes are level k's states
+98% of the time after one step, 33% after five and 6% after ten: scripts/graph_probe.py).
+Snapping every prediction back onto a *memory* of real encoded states removes the drift: the nodes are level k's states
 of the offline dataset's distinct observations, and node ``i`` has an edge by action ``a`` to
 the node nearest ``predict(node_i, a)`` when that prediction lands within ``radius`` of it.
 Shortest paths on this graph chain one-step predictions over any distance (the latent-graph
