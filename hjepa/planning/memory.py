@@ -19,7 +19,7 @@ from torch import Tensor
 
 from hjepa.errors import ConfigError
 from hjepa.planning import planners
-from hjepa.planning.graph import LatentGraph, build_graph, distances_to, path_actions, projection
+from hjepa.planning.graph import LatentGraph, build_graph, distances_to, nearest_keys, path_actions, projection
 
 MAX_NODES = 8192
 """Default cap on memory nodes (a seeded sample of the dataset's distinct observations)."""
@@ -46,6 +46,8 @@ class PlanningMemory:
         self.stack, self.radius_scale = stack, float(radius_scale)
         self.proj = [projection(z.shape[1]) for z in self.states]
         self.keys = [z if p is None else z @ p for z, p in zip(self.states, self.proj)]
+        self.keys_sq = [k.pow(2).sum(1) for k in self.keys]
+        self._asked: dict[int, tuple[Tensor, int]] = {}  # level -> (last state asked, its node)
         self.graphs: dict[int, LatentGraph] = {}
         self._dist: dict[tuple[int, int], np.ndarray] = {}
         self._built: dict[int, np.ndarray] = {}  # each graph's edges as the model predicted them
@@ -55,9 +57,15 @@ class PlanningMemory:
         return self.states[0].shape[0]
 
     def nearest(self, k: int, state: Tensor) -> int:
-        """The node whose level-k state is nearest ``state`` ``"d"``."""
+        """The node whose level-k state is nearest ``state`` ``"d"`` (the last answer per level
+        is kept: one env step asks it for the same state several times)."""
+        last = self._asked.get(k)
+        if last is not None and last[0] is state:
+            return last[1]
         key = state[None] if self.proj[k] is None else state[None] @ self.proj[k]
-        return int(torch.cdist(key, self.keys[k]).argmin())
+        node = int(nearest_keys(key, self.keys[k], self.keys_sq[k])[0][0])
+        self._asked[k] = (state, node)
+        return node
 
     def graph(self, k: int, actions: Tensor) -> tuple[LatentGraph, int]:
         """Level k's graph (built on first use over ``actions``, the level's predictor inputs)
@@ -100,7 +108,10 @@ class PlanningMemory:
         """Whether level 0's graph (built) has a node within its radius of ``state0``: False on
         a layout the memory never saw, where snapping would pick a wrong node."""
         g = self.graphs.get(0)
-        return g is None or float(g.nearest(state0[None])[1][0]) <= g.radius
+        if g is None:
+            return True
+        key = state0 if self.proj[0] is None else state0 @ self.proj[0]
+        return float((self.keys[0][self.nearest(0, state0)] - key).norm()) <= g.radius
 
     def new_episode(self) -> None:
         """Start an episode from the model's graphs: edges corrected in the last episode are
