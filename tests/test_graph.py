@@ -147,3 +147,27 @@ def trained_stack(tiny_data_set, debug_cfg):
     stack = HJEPA.from_config(debug_cfg, tiny_data_set.obs_spec, tiny_data_set.action_spec)
     train_critics(stack, tiny_data_set, debug_cfg.critic, seed=0, progress=False)
     return stack.eval()
+
+
+@pytest.mark.slow
+def test_tiny_bench_with_the_graph_planner_reads_the_memory_from_the_dataset(tmp_path) -> None:
+    import dataclasses
+    import json
+
+    from rich.console import Console
+
+    from hjepa.data.storage import OfflineDataset
+    from hjepa.experiments import presets
+    from hjepa.experiments.bench import SUITES, bench
+    from hjepa.planning.memory import MAX_NODES
+    from hjepa.metrics import validate_results
+
+    suite = SUITES["debug"]
+    eval_cfg = dataclasses.replace(suite.eval_config(0), configurator=RuleConfigurator(planner="graph"))
+    doc = bench(suite, presets.debug(), tmp_path, quick=True, eval_cfg=eval_cfg, console=Console(quiet=True), per_bin=1)
+    validate_results(json.loads((tmp_path / "results.json").read_text()))
+    episodes = json.loads((tmp_path / "episodes.json").read_text())
+    hjepa_calls = sum(e["predictor_calls"] for e in episodes if e["agent"] == "hjepa")
+    nodes = len(distinct_observations(OfflineDataset.open(tmp_path / "data").obs, MAX_NODES))
+    assert hjepa_calls >= 3 * nodes  # level 0's graph was built over the dataset's distinct observations
+    assert doc["agents"]["oracle"]["success"] == 1.0
