@@ -87,6 +87,15 @@ class LossConfig:
     window and level: the first pair and a random draw of the others (0: every pair). Spatial
     level-0 kinds (``gridmap``) spend most of a step there; 4 of a 17-step window keeps the
     gradient's direction at a quarter of the cost."""
+    still_weight: float = 1.0
+    """Level 0's one-step prediction term: weight of the pairs whose observation does not change
+    (a move into a wall), against 1 for the others (a weighted mean). Random walks bump into
+    walls rarely (7% of fourrooms' steps), and a model that has not learnt them predicts walking
+    through walls, which costs the graph planner detours (docs/results.md)."""
+
+    def __post_init__(self) -> None:
+        if self.still_weight < 0:
+            raise ConfigError(f"loss.still_weight must be >= 0, got {self.still_weight}.")
 
 
 @dataclass(frozen=True)

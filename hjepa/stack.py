@@ -122,6 +122,7 @@ class HJEPA(nn.Module):
         x_on = x_tg = rearrange(obs, "b t ... -> (b t) ...")
         groups_bt = repeat(groups, "b -> (b t)", t=t) if groups is not None else None
         below_actions = self.levels[0].action_input(actions)
+        still = rearrange(obs[:, 1:] == obs[:, :-1], "b t ... -> b t (...)").all(-1)  # "b t-1"
         terms: dict[str, Tensor] = {}
         passes: list[LevelPass] = []
         for k, level in enumerate(self.levels):
@@ -129,7 +130,7 @@ class HJEPA(nn.Module):
             s = rearrange(online, "(b t) d -> b t d", b=b)
             tgt = rearrange(target, "(b t) d -> b t d", b=b)
             a = below_actions if k == 0 else self.latent_actions(level, below_actions, t)
-            lp, level_terms = self._level_terms(k, level, s, tgt, a, actions, groups_bt)
+            lp, level_terms = self._level_terms(k, level, s, tgt, a, actions, groups_bt, still if k == 0 else None)
             if k > 0:
                 level_terms["upward"] = self._upward(k, passes[-1], level, tgt)
             terms.update({f"level{k}/{name}": v for name, v in level_terms.items()})
@@ -151,7 +152,8 @@ class HJEPA(nn.Module):
         return rearrange(latent, "(b t) e -> b t e", b=below.shape[0])
 
     def _level_terms(
-        self, k: int, level: Level, s: Tensor, tgt: Tensor, a: Tensor, env_actions: Tensor, groups: Tensor | None
+        self, k: int, level: Level, s: Tensor, tgt: Tensor, a: Tensor, env_actions: Tensor, groups: Tensor | None,
+        still: Tensor | None = None,
     ) -> tuple[LevelPass, dict[str, Tensor]]:
         b, t, _ = s.shape
         tau = level.spec.tau
@@ -160,7 +162,7 @@ class HJEPA(nn.Module):
         a_pairs = _take(a, idx)
         pred = level.predict(rearrange(s_from, "b p d -> (b p) d"), rearrange(a_pairs, "b p e -> (b p) e"))
         pred = rearrange(pred, "(b p) d -> b p d", b=b)
-        terms = {"pred": F.mse_loss(pred.float(), tgt_next.float())}
+        terms = {"pred": self._pred_loss(pred, tgt_next, None if still is None else _take(still, idx))}
         roll = level.rollout(s[:, 0], a[:, ::tau][:, : self._rollout_len(k, t)])
         if roll.shape[1] > 1:
             roll_tgt = tgt[:, 2 * tau :: tau][:, : roll.shape[1] - 1]
@@ -173,6 +175,16 @@ class HJEPA(nn.Module):
         reg = self.regularizer(rearrange(s, "b t d -> (b t) d"), groups)
         terms.update(reg)
         return LevelPass(s, tgt, a, pred, tgt_next, roll), terms
+
+    def _pred_loss(self, pred: Tensor, target: Tensor, still: Tensor | None) -> Tensor:
+        """MSE of ``"b p d"`` predictions; with ``still: "b p"`` (level 0), a weighted mean that
+        weighs pairs whose observation did not change ``loss.still_weight``."""
+        w = self.loss_cfg.still_weight
+        if still is None or w == 1.0:
+            return F.mse_loss(pred.float(), target.float())
+        weights = torch.where(still, w, 1.0)
+        per_pair = (pred.float() - target.float()).pow(2).mean(-1)
+        return (weights * per_pair).sum() / weights.sum().clamp_min(1e-8)
 
     def _pair_index(self, b: int, n_pairs: int, device: torch.device) -> Tensor:
         """``"b p"`` start times of the pairs trained: all of them, or pair 0 and a random draw."""

@@ -117,3 +117,29 @@ def test_pairs_per_window_trains_a_subset_that_starts_at_zero(debug_cfg: Experim
     # same init (same seed), so pair 0 (t = 0) is predicted identically in both
     torch.testing.assert_close(out.passes[0].predictions[:, 0], ref.passes[0].predictions[:, 0])
     assert torch.isfinite(out.loss)
+
+
+def test_still_weight_weighs_level0_pairs_whose_observation_does_not_change(debug_cfg: ExperimentConfig,
+                                                                            tiny_data: Path) -> None:  # fmt: skip
+    import dataclasses
+
+    from hjepa.errors import ConfigError
+
+    def level0_pred(weight: float, obs: torch.Tensor, actions: torch.Tensor) -> tuple[float, HJEPA, object]:
+        cfg = dataclasses.replace(debug_cfg, loss=dataclasses.replace(debug_cfg.loss, still_weight=weight))
+        stack, _ = make_stack(cfg, tiny_data)
+        out = stack(obs, actions)
+        return float(out.terms["level0/pred"]), stack, out
+
+    _, batch = make_stack(debug_cfg, tiny_data)
+    obs, actions = batch["obs"].clone(), batch["actions"]
+    obs[:, 1] = obs[:, 0]  # pair 0 of every window: the observation does not change
+    plain, _, out = level0_pred(1.0, obs, actions)
+    per_pair = (out.passes[0].predictions.float() - out.passes[0].next_targets.float()).pow(2).mean(-1)
+    still = (obs[:, 1:] == obs[:, :-1]).flatten(2).all(-1)
+    assert still[:, 0].all() and not still.all()
+    expected = float((torch.where(still, 5.0, 1.0) * per_pair).sum() / torch.where(still, 5.0, 1.0).sum())
+    weighted, _, _ = level0_pred(5.0, obs, actions)
+    assert weighted == pytest.approx(expected, rel=1e-5) and weighted != pytest.approx(plain, rel=1e-3)
+    with pytest.raises(ConfigError, match="still_weight"):
+        dataclasses.replace(debug_cfg.loss, still_weight=-1.0)
