@@ -170,6 +170,8 @@ class HierarchicalPlanner:
         self.plans = {k: p for k, p in self.plans.items() if k <= top}
         first = self.plans[0].actions[0]
         action = int(first) if self.stack.action_spec.is_discrete else first.clone()
+        if self.memory is not None and isinstance(action, int):
+            self.memory.took(states[0], action)
         self.t += 1
         logged = action if isinstance(action, int) else action.tolist()
         return action, StepTrace(self.t - 1, logged, specs, traces, sum(tr.calls for tr in traces))

@@ -89,14 +89,16 @@ class PlanningMemory:
             dist = self._dist[(k, target)] = distances_to(g.succ, target)
         node = self.nearest(k, state)
         acts, visited = path_actions(g.succ, dist, node, horizon)
-        if k == 0:
-            self._last = (node, acts[0]) if acts else None
         return planners.PlanResult(torch.tensor(acts, dtype=torch.long), float(dist[node] * g.edge_cost),
                                    [float(dist[node])], calls, self.states[k][visited])  # fmt: skip
 
+    def took(self, state0: Tensor, action: int) -> None:
+        """Remember the env action taken from level-0 state ``state0``, whichever planner chose it."""
+        self._last = (self.nearest(0, state0), int(action))
+
     def observe(self, state0: Tensor) -> None:
-        """Correct level 0's graph with the step just taken: the node reached from the last
-        plan's (node, action) replaces that edge (SGM-style clean-up from experience)."""
+        """Correct level 0's graph with the step just taken (:meth:`took`): the node reached
+        replaces that edge, or adds it where the model had none (SGM-style clean-up)."""
         if self._last is None or 0 not in self.graphs:
             return
         node, action = self._last
