@@ -6,7 +6,8 @@ Evaluation only (it reads true poses):
   predicted state is nearest the true pose's state ("snap"), by ``T``;
 - graph edges at several radius scales: per action, the fraction of real moves whose edge leads
   to the right node, the fraction with no edge, and the fraction of blocked moves (the pose
-  does not change) that got an edge anyway (spurious, corrected online by the agent).
+  does not change) that got an edge anyway (spurious, corrected online by the agent);
+- reachability: the fraction of nodes with a path to a node (median over 16 random nodes).
 
     python scripts/graph_probe.py runs/RUN/checkpoints/last.ckpt [radius scales, e.g. 0.5,1,2]
 """
@@ -22,7 +23,7 @@ from hjepa.agents.simple import agent_pose
 from hjepa.checkpoint import load_module
 from hjepa.data.storage import OfflineDataset
 from hjepa.envs.oracle import LayoutOracle
-from hjepa.planning.graph import build_graph, distinct_observations
+from hjepa.planning.graph import build_graph, distances_to, distinct_observations
 from planning_probe import next_pose_table
 
 
@@ -63,6 +64,9 @@ def main(ckpt: str, scales: str = "0.5,1,2") -> None:
             print(f"radius x{scale}: action {a}: right {(g.succ[moves, a] == true[moves, a]).mean():.3f} "
                   f"none {(g.succ[moves, a] < 0).mean():.3f} of {moves.sum()} moves; spurious {spurious} "
                   f"of {blocked.sum()} blocked")  # fmt: skip
+        targets = np.random.default_rng(1).choice(len(z), 16, replace=False)
+        reach = [np.isfinite(distances_to(g.succ, int(t))).mean() for t in targets]
+        print(f"radius x{scale}: nodes with a path to a node, median over 16 random nodes: {np.median(reach):.2f}")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ def test_observe_replaces_contradicted_edges() -> None:
     assert g.observe(2, 1, 2) and g.succ[2, 1] == NO_EDGE  # blocked: stayed put
     assert g.observe(3, 1, 5) and g.succ[3, 1] == 5
     assert not g.observe(3, 1, 5)
+    assert g.succ[5, 1] == NO_EDGE and g.observe(5, 1, 0) and g.succ[5, 1] == 0  # a missing edge is added
 
 
 class _PoseStack(torch.nn.Module):
