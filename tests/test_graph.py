@@ -118,12 +118,20 @@ def test_hjepa_agent_plans_on_the_graph(trained_stack, tiny_data_set) -> None:
     oracle = LayoutOracle("MiniGrid-Empty-8x8-v0")
     nav = oracle.nav(0)
     nav.set_pose(1, 1, 0)
-    agent = HJEPAAgent(stack, RuleConfigurator(planner="graph"), seed=0, memory=memory)
-    agent.reset(nav.observation(), goal_observation(nav, (5, 5)))
-    actions = [agent.act(nav.observation()) for _ in range(3)]
+    # use_critic=False: the configurator alone would activate every level
+    agent = HJEPAAgent(stack, RuleConfigurator(planner="graph", use_critic=False), seed=0, memory=memory)
+    goal_obs = goal_observation(nav, (5, 5))
+    agent.reset(nav.observation(), goal_obs)
+    actions = [agent.act(nav.observation())]
+    memory = agent.planner.memory
+    with torch.no_grad():
+        here, goal = (stack.encode(torch.from_numpy(o)[None])[0][0] for o in (nav.observation(), goal_obs))
+    alone = memory.reaches(0, here, memory.nearest(0, goal))  # before the agent's clean-up changes the graph
+    assert [s.level for s in agent.trace[0].specs] == ([0] if alone else list(range(stack.num_levels)))
+    actions += [agent.act(nav.observation()) for _ in range(2)]  # the env does not move: edges get removed
     assert all(0 <= a < stack.action_spec.n for a in actions)
-    assert agent.trace[0].calls >= len(agent.planner.memory) * stack.action_spec.n  # the graph was built
-    assert agent.trace[1].calls < len(agent.planner.memory)  # ... once
+    assert agent.trace[0].calls >= len(memory) * stack.action_spec.n  # the graph was built
+    assert all(step.levels[0].calls < len(memory) for step in agent.trace[1:])  # ... once
     with pytest.raises(ConfigError, match="memory"):
         bare = HJEPAAgent(stack, RuleConfigurator(planner="graph"), seed=0)
         bare.reset(nav.observation(), goal_observation(nav, (5, 5)))

@@ -158,7 +158,8 @@ class HierarchicalPlanner:
         states = [s[0] for s in self.stack.encode(obs[None])]
         if self.memory is not None:
             self.memory.observe(states[0])
-        specs = self.configurator.configure(self.stack, states, self.goals)
+        specs, built = self._level0_alone_if_its_graph_reaches(
+            self.configurator.configure(self.stack, states, self.goals), states)  # fmt: skip
         top = specs[-1].level
         traces: list[LevelTrace] = []
         subgoal: Tensor | None = None
@@ -174,7 +175,7 @@ class HierarchicalPlanner:
             self.memory.took(states[0], action)
         self.t += 1
         logged = action if isinstance(action, int) else action.tolist()
-        return action, StepTrace(self.t - 1, logged, specs, traces, sum(tr.calls for tr in traces))
+        return action, StepTrace(self.t - 1, logged, specs, traces, built + sum(tr.calls for tr in traces))
 
     def _level_step(self, spec: PlanSpec, states: list[Tensor], subgoal: Tensor | None) -> LevelTrace:
         k = spec.level
@@ -249,6 +250,19 @@ class HierarchicalPlanner:
         seq_cost = _sequence_cost(start, step, cost)
         return planners.categorical_cem(seq_cost, n, spec.horizon, spec.samples, spec.iters, spec.elites,
                                         generator=self.generator)  # fmt: skip
+
+    def _level0_alone_if_its_graph_reaches(self, specs: list[PlanSpec],
+                                           states: list[Tensor]) -> tuple[list[PlanSpec], int]:  # fmt: skip
+        """The configurator's reach rule, read on the graph: when level 0 plans on its graph and
+        that graph connects the current state to the goal, level 0's reach covers the goal and
+        the levels above sit out (their specs are dropped, so the trace shows it). Also returns
+        the predictor calls of building level 0's graph, if this step built it."""
+        if self.memory is None or len(specs) < 2 or specs[0].planner != "graph":
+            return specs, 0
+        _, built = self.memory.graph(0, self._embed(0, torch.arange(self.stack.levels[0].action_spec.n)))
+        reached = self.memory.covers(states[0]) and self.memory.reaches(0, states[0],
+                                                                        self.memory.nearest(0, self.goals[0]))  # fmt: skip
+        return ([specs[0]] if reached else specs), built
 
     def _search_graph(self, spec: PlanSpec, states: list[Tensor],
                       subgoal: Tensor | None) -> tuple[planners.PlanResult | None, int]:  # fmt: skip

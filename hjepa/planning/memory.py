@@ -78,15 +78,22 @@ class PlanningMemory:
         self._built[k] = g.succ.copy()
         return g, g.calls
 
+    def reaches(self, k: int, state: Tensor, target: int) -> bool:
+        """Whether level k's graph (built) has a path from the node nearest ``state`` to ``target``."""
+        g = self.graphs[k]
+        dist = self._dist.get((k, target))
+        if dist is None:
+            dist = self._dist[(k, target)] = distances_to(g.succ, target)
+        return bool(np.isfinite(dist[self.nearest(k, state)]))
+
     def plan(self, k: int, actions: Tensor, state: Tensor, target: int, horizon: int) -> planners.PlanResult:
         """Up to ``horizon`` action indices from the node nearest ``state`` toward node
         ``target`` (empty when there is no path); cost: remaining env steps on the graph;
         calls: the predictor calls of building the graph if this call built it; state: the
         ``"h d"`` remembered states the path visits (the plan's states, no rollout needed)."""
         g, calls = self.graph(k, actions)
-        dist = self._dist.get((k, target))
-        if dist is None:
-            dist = self._dist[(k, target)] = distances_to(g.succ, target)
+        self.reaches(k, state, target)  # fills the distance cache
+        dist = self._dist[(k, target)]
         node = self.nearest(k, state)
         acts, visited = path_actions(g.succ, dist, node, horizon)
         return planners.PlanResult(torch.tensor(acts, dtype=torch.long), float(dist[node] * g.edge_cost),
