@@ -122,7 +122,9 @@ class HJEPA(nn.Module):
         x_on = x_tg = rearrange(obs, "b t ... -> (b t) ...")
         groups_bt = repeat(groups, "b -> (b t)", t=t) if groups is not None else None
         below_actions = self.levels[0].action_input(actions)
-        still = rearrange(obs[:, 1:] == obs[:, :-1], "b t ... -> b t (...)").all(-1)  # "b t-1"
+        still = None  # "b t-1": the observation did not change (only needed to reweigh those pairs)
+        if self.loss_cfg.still_weight != 1.0:
+            still = rearrange(obs[:, 1:] == obs[:, :-1], "b t ... -> b t (...)").all(-1)
         terms: dict[str, Tensor] = {}
         passes: list[LevelPass] = []
         for k, level in enumerate(self.levels):
@@ -180,7 +182,7 @@ class HJEPA(nn.Module):
         """MSE of ``"b p d"`` predictions; with ``still: "b p"`` (level 0), a weighted mean that
         weighs pairs whose observation did not change ``loss.still_weight``."""
         w = self.loss_cfg.still_weight
-        if still is None or w == 1.0:
+        if still is None:
             return F.mse_loss(pred.float(), target.float())
         weights = torch.where(still, w, 1.0)
         per_pair = (pred.float() - target.float()).pow(2).mean(-1)

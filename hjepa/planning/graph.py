@@ -21,7 +21,7 @@ Shapes: ``m`` nodes, ``a`` actions, ``d`` state width, ``p`` projected width.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -59,13 +59,15 @@ def projection(dim: int, seed: int = 0) -> Tensor | None:
     return torch.randn(dim, PROJECTED, generator=g) / math.sqrt(PROJECTED)
 
 
-def _keys(states: Tensor, proj: Tensor | None) -> Tensor:
+def keys_of(states: Tensor, proj: Tensor | None) -> Tensor:
+    """States ``"n d"`` in the space they are compared in: projected by ``proj`` (``"d p"``), if any."""
     return states if proj is None else states @ proj
 
 
 def nearest_keys(query: Tensor, keys: Tensor, keys_sq: Tensor) -> tuple[Tensor, Tensor]:
     """Nearest of ``keys "m p"`` (squared norms ``keys_sq "m"``) to each ``query "n p"``: indices
-    and distances ``"n"``. One matrix product; ``torch.cdist`` costs ~9 ms a call at m = 3,196."""
+    and distances ``"n"``. One matrix product (``torch.cdist`` took ~9 ms a call at m = 3,196 on
+    the busy 2-core machine)."""
     d2 = torch.addmm(keys_sq[None], query, keys.T, alpha=-2.0) + query.pow(2).sum(1, keepdim=True)
     best = d2.min(dim=1)
     return best.indices, best.values.clamp_min(0.0).sqrt()
@@ -91,17 +93,6 @@ class LatentGraph:
     edge_cost: int
     proj: Tensor | None = None
     calls: int = 0
-    keys: Tensor = field(init=False)
-    keys_sq: Tensor = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.keys = _keys(self.nodes, self.proj)
-        self.keys_sq = self.keys.pow(2).sum(1)
-
-    def nearest(self, states: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest node of each state ``"n d"`` and its distance: ``("n", "n")``."""
-        idx, dist = nearest_keys(_keys(states, self.proj), self.keys, self.keys_sq)
-        return idx.numpy(), dist.numpy()
 
     def observe(self, node: int, action: int, reached: int) -> bool:
         """Record that ``action`` from ``node`` led to ``reached``; True if that changed an edge.
@@ -127,7 +118,7 @@ def build_graph(nodes: Tensor, step: StepFn, actions: Tensor, edge_cost: int, ra
     if m < 2:
         raise ConfigError(f"A latent graph needs at least 2 distinct states, got {m}.")
     proj = projection(nodes.shape[1], seed)
-    keys = _keys(nodes, proj)
+    keys = keys_of(nodes, proj)
     keys_sq = keys.pow(2).sum(1)
     gaps = torch.cdist(keys, keys).fill_diagonal_(math.inf).min(dim=1).values
     radius = radius_scale * float(gaps.median())
@@ -137,7 +128,7 @@ def build_graph(nodes: Tensor, step: StepFn, actions: Tensor, edge_cost: int, ra
     with torch.no_grad():
         for i in range(0, m * n_act, batch):
             pred = step(nodes[src[i : i + batch]], actions[act[i : i + batch]])
-            idx, dist = nearest_keys(_keys(pred, proj), keys, keys_sq)
+            idx, dist = nearest_keys(keys_of(pred, proj), keys, keys_sq)
             succ[i : i + batch] = np.where((dist <= radius).numpy(), idx.numpy(), NO_EDGE)
     succ = rearrange(succ, "(m a) -> m a", a=n_act)
     succ[succ == np.arange(m)[:, None]] = NO_EDGE  # self-loops never shorten a path

@@ -8,7 +8,7 @@ predictor calls it took are reported once, in that step's trace).
 
 The memory comes from the offline dataset the stack was trained on (its distinct
 observations): no oracle, no map. It fits a fixed layout; on unseen layouts it holds no
-state of the new maze, which :meth:`PlanningMemory.check_coverage` reports.
+state of the new maze, which :meth:`PlanningMemory.covers` reports.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from torch import Tensor
 
 from hjepa.errors import ConfigError
 from hjepa.planning import planners
-from hjepa.planning.graph import LatentGraph, build_graph, distances_to, nearest_keys, path_actions, projection
+from hjepa.planning.graph import LatentGraph, build_graph, distances_to, keys_of, nearest_keys, path_actions, projection
 
 MAX_NODES = 8192
 """Default cap on memory nodes (a seeded sample of the dataset's distinct observations)."""
@@ -45,13 +45,13 @@ class PlanningMemory:
         self.states = [torch.cat([c[k] for c in chunks]).float() for k in range(len(chunks[0]))]
         self.stack, self.radius_scale = stack, float(radius_scale)
         self.proj = [projection(z.shape[1]) for z in self.states]
-        self.keys = [z if p is None else z @ p for z, p in zip(self.states, self.proj)]
+        self.keys = [keys_of(z, p) for z, p in zip(self.states, self.proj)]
         self.keys_sq = [k.pow(2).sum(1) for k in self.keys]
         self._asked: dict[int, tuple[Tensor, int]] = {}  # level -> (last state asked, its node)
         self.graphs: dict[int, LatentGraph] = {}
         self._dist: dict[tuple[int, int], np.ndarray] = {}
         self._built: dict[int, np.ndarray] = {}  # each graph's edges as the model predicted them
-        self._last: tuple[int, int] | None = None  # level-0 (node, action) of the last plan
+        self._last: tuple[int, int] | None = None  # level-0 (node, action) of the step just taken
 
     def __len__(self) -> int:
         return self.states[0].shape[0]
@@ -62,8 +62,7 @@ class PlanningMemory:
         last = self._asked.get(k)
         if last is not None and last[0] is state:
             return last[1]
-        key = state[None] if self.proj[k] is None else state[None] @ self.proj[k]
-        node = int(nearest_keys(key, self.keys[k], self.keys_sq[k])[0][0])
+        node = int(nearest_keys(keys_of(state[None], self.proj[k]), self.keys[k], self.keys_sq[k])[0][0])
         self._asked[k] = (state, node)
         return node
 
@@ -78,13 +77,16 @@ class PlanningMemory:
         self._built[k] = g.succ.copy()
         return g, g.calls
 
-    def reaches(self, k: int, state: Tensor, target: int) -> bool:
-        """Whether level k's graph (built) has a path from the node nearest ``state`` to ``target``."""
-        g = self.graphs[k]
+    def _distances(self, k: int, target: int) -> np.ndarray:
+        """Edges from every node of level k's graph (built) to ``target``, cached until an edge changes."""
         dist = self._dist.get((k, target))
         if dist is None:
-            dist = self._dist[(k, target)] = distances_to(g.succ, target)
-        return bool(np.isfinite(dist[self.nearest(k, state)]))
+            dist = self._dist[(k, target)] = distances_to(self.graphs[k].succ, target)
+        return dist
+
+    def reaches(self, k: int, state: Tensor, target: int) -> bool:
+        """Whether level k's graph (built) has a path from the node nearest ``state`` to ``target``."""
+        return bool(np.isfinite(self._distances(k, target)[self.nearest(k, state)]))
 
     def plan(self, k: int, actions: Tensor, state: Tensor, target: int, horizon: int) -> planners.PlanResult:
         """Up to ``horizon`` action indices from the node nearest ``state`` toward node
@@ -92,8 +94,7 @@ class PlanningMemory:
         calls: the predictor calls of building the graph if this call built it; state: the
         ``"h d"`` remembered states the path visits (the plan's states, no rollout needed)."""
         g, calls = self.graph(k, actions)
-        self.reaches(k, state, target)  # fills the distance cache
-        dist = self._dist[(k, target)]
+        dist = self._distances(k, target)
         node = self.nearest(k, state)
         acts, visited = path_actions(g.succ, dist, node, horizon)
         return planners.PlanResult(torch.tensor(acts, dtype=torch.long), float(dist[node] * g.edge_cost),
@@ -119,8 +120,7 @@ class PlanningMemory:
         g = self.graphs.get(0)
         if g is None:
             return True
-        key = state0 if self.proj[0] is None else state0 @ self.proj[0]
-        return float((self.keys[0][self.nearest(0, state0)] - key).norm()) <= g.radius
+        return float((self.keys[0][self.nearest(0, state0)] - keys_of(state0, self.proj[0])).norm()) <= g.radius
 
     def new_episode(self) -> None:
         """Start an episode from the model's graphs: edges corrected in the last episode are
