@@ -78,12 +78,15 @@ class Suite:
 # PointMaze: level 0 plans forces with Gaussian CEM; the flat agent looks 20 env steps (~1 m) ahead.
 _PM_PLANNING = {"flat_horizon": 20, "configurator": RuleConfigurator(flat_horizon=10, width0=64, judge="top")}
 
+# Fixed MiniGrid layouts: every level plans on its latent graph over the dataset's observations.
+_GRAPH = RuleConfigurator(planner="graph")
+
 
 SUITES: dict[str, Suite] = {
-    "fourrooms": Suite("fourrooms", presets.fourrooms, FOURROOMS_BINS, 50, 5, 100),
+    "fourrooms": Suite("fourrooms", presets.fourrooms, FOURROOMS_BINS, 50, 5, 100, configurator=_GRAPH),
     "fourrooms-random": Suite("fourrooms-random", presets.fourrooms_random, FOURROOMS_BINS, 50, 5, 100,
                               HELD_OUT_LAYOUTS),  # fmt: skip
-    "mazerooms": Suite("mazerooms", presets.mazerooms, MAZE_BINS, 30, 6, 400),
+    "mazerooms": Suite("mazerooms", presets.mazerooms, MAZE_BINS, 30, 6, 400, configurator=_GRAPH),
     "pointmaze-medium": Suite("pointmaze-medium", presets.pointmaze_medium, PM_MEDIUM_BINS, 30, 5, 600, **_PM_PLANNING),
     "pointmaze-large": Suite("pointmaze-large", presets.pointmaze_large, PM_LARGE_BINS, 30, 5, 800, **_PM_PLANNING),
     "pointmaze-giant": Suite("pointmaze-giant", presets.pointmaze_giant, PM_GIANT_BINS, 10, 1, 1000, **_PM_PLANNING),

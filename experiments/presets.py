@@ -24,32 +24,48 @@ def three_levels(kind0: str = "grid", dim: int = 64, strides: tuple[int, int] = 
     )
 
 
+def map_level() -> tuple[LevelConfig, ...]:
+    """One ``gridmap`` level 0: a spatial state whose one-step predictions the "graph" planner
+    chains over any distance (docs/planning.md; why one level: docs/results.md, session 6)."""
+    return (LevelConfig(kind="gridmap", dim=64),)
+
+
+MAP_CRITIC = CriticConfig(enabled=False)
+"""The fixed-layout suites plan on the latent graph, whose cost-to-go is its path length: the
+critics only serve the beam fallback and take ~0.3 s a step on map states, so they are off
+(``--set critic.enabled=true`` trains them)."""
+
+
 def fourrooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
-    """MiniGrid FourRooms, one fixed door layout (the seed's), random starts, 3 levels."""
+    """MiniGrid FourRooms, one fixed door layout (the seed's), random starts; a ``gridmap``
+    level 0 planned on its latent graph (the suite's configurator)."""
     data = CollectConfig(env_id="MiniGrid-FourRooms-v0", transitions=40_000 if quick else 200_000,
                          episode_len=100, layouts="fixed", layout_seed=seed, seed=seed)  # fmt: skip
-    train = TrainConfig(steps=600 if quick else 4000, batch_size=64 if quick else 128, epoch_steps=200 if quick else 500)
-    critic = CriticConfig(steps=1500 if quick else 4000)
-    return ExperimentConfig(name="fourrooms", seed=seed, data=data, levels=three_levels(), train=train, critic=critic)
+    train = TrainConfig(steps=2000 if quick else 4000, batch_size=64 if quick else 128, lr=2e-3,
+                        epoch_steps=200 if quick else 500)  # fmt: skip
+    return ExperimentConfig(name="fourrooms", seed=seed, data=data, levels=map_level(), train=train, critic=MAP_CRITIC)
 
 
 def fourrooms_random(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     """FourRooms with a new door layout every episode; the bench's held-out layouts
-    (100000-100019) are never collected."""
-    base = fourrooms(quick, seed)
-    data = dataclasses.replace(base.data, layouts="random", exclude_layout_seeds=tuple(range(100_000, 100_020)),
-                               transitions=80_000 if quick else 400_000)  # fmt: skip
-    return dataclasses.replace(base, name="fourrooms-random", data=data)
+    (100000-100019) are never collected. 3 levels (``grid`` level 0) planned with beam search
+    and critics: a memory of training layouts holds no state of an unseen one."""
+    data = CollectConfig(env_id="MiniGrid-FourRooms-v0", transitions=80_000 if quick else 400_000, episode_len=100,
+                         layouts="random", exclude_layout_seeds=tuple(range(100_000, 100_020)), seed=seed)  # fmt: skip
+    train = TrainConfig(steps=600 if quick else 4000, batch_size=64 if quick else 128, epoch_steps=200 if quick else 500)
+    critic = CriticConfig(steps=1500 if quick else 4000)
+    return ExperimentConfig(name="fourrooms-random", seed=seed, data=data, levels=three_levels(), train=train,
+                            critic=critic)  # fmt: skip
 
 
 def mazerooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
-    """hjepa's MazeRooms (4x4 rooms, ~33x33 cells, doorways on a spanning tree), fixed layout."""
+    """hjepa's MazeRooms (4x4 rooms, ~33x33 cells, doorways on a spanning tree), fixed layout;
+    a ``gridmap`` level 0 planned on its latent graph."""
     data = CollectConfig(env_id="hjepa/MazeRooms-v0", transitions=60_000 if quick else 400_000,
                          episode_len=200, layouts="fixed", layout_seed=seed, seed=seed)  # fmt: skip
-    train = TrainConfig(steps=600 if quick else 6000, batch_size=64 if quick else 128, epoch_steps=200 if quick else 500)
-    critic = CriticConfig(steps=1500 if quick else 6000)
-    return ExperimentConfig(name="mazerooms", seed=seed, data=data, levels=three_levels(strides=(4, 4)), train=train,
-                            critic=critic)  # fmt: skip
+    train = TrainConfig(steps=2000 if quick else 4000, batch_size=64 if quick else 128, lr=2e-3,
+                        epoch_steps=200 if quick else 500)  # fmt: skip
+    return ExperimentConfig(name="mazerooms", seed=seed, data=data, levels=map_level(), train=train, critic=MAP_CRITIC)
 
 
 def pointmaze(env_id: str, name: str, quick: bool = False, seed: int = 0, transitions: int = 400_000,
@@ -118,14 +134,20 @@ def get_experiment(name: str, quick: bool = False, seed: int = 0) -> ExperimentC
     return EXPERIMENTS[name](quick=quick, seed=seed)
 
 
+LEVEL0_READS = {"grid": "grid", "gridmap": "grid", "state": "state", "image": "image"}
+"""The observation kind each level-0 kind reads."""
+
+
 def config_for_dataset(env_id: str, obs_kind: str, collector: dict, seed: int = 0) -> ExperimentConfig:
     """The config ``hjepa train`` uses when none is given: the env's preset (or fourrooms'
-    architecture), level 0 matched to the observation kind, the dataset's collector settings."""
+    architecture), level 0 matched to the observation kind (the preset's own kind when it
+    reads that kind), the dataset's collector settings."""
     by_env = {"MiniGrid-FourRooms-v0": fourrooms, "hjepa/MazeRooms-v0": mazerooms,
               "PointMaze_Medium-v3": pointmaze_medium, "PointMaze_Large-v3": pointmaze_large,
               "hjepa/PointMaze_Giant-v0": pointmaze_giant, "PointMaze_UMaze-v3": pointmaze_medium}  # fmt: skip
     base = by_env.get(env_id, fourrooms)(quick=False, seed=seed)
-    levels = (dataclasses.replace(base.levels[0], kind=obs_kind),) + base.levels[1:]
+    kind = base.levels[0].kind if LEVEL0_READS.get(base.levels[0].kind) == obs_kind else obs_kind
+    levels = (dataclasses.replace(base.levels[0], kind=kind),) + base.levels[1:]
     known = {f.name for f in dataclasses.fields(CollectConfig)}
     data = CollectConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in collector.items() if k in known})
     return dataclasses.replace(base, name=env_id, data=data, levels=levels)

@@ -19,7 +19,7 @@ from hjepa.config import (
     to_dict,
 )
 from hjepa.errors import ConfigError, HJEPAError
-from hjepa.experiments.presets import EXPERIMENTS, debug
+from hjepa.experiments.presets import EXPERIMENTS, config_for_dataset, debug
 
 
 def stack(*strides: object) -> tuple[LevelConfig, ...]:
@@ -288,3 +288,25 @@ def test_every_field_is_documented() -> None:
         for f in dataclasses.fields(cls):
             pattern = rf"\n    {f.name}: [^\n]+\n    \"\"\""
             assert re.search(pattern, source), f"{cls.__name__}.{f.name} has no docstring"
+
+
+@pytest.mark.parametrize(("env_id", "obs_kind", "expected"), [
+    ("MiniGrid-FourRooms-v0", "grid", "gridmap"),  # the preset's gridmap reads grid observations
+    ("MiniGrid-FourRooms-v0", "image", "image"),  # it does not read images: level 0 follows the data
+    ("MiniGrid-Empty-8x8-v0", "grid", "gridmap"),  # unknown envs take fourrooms' architecture
+])  # fmt: skip
+def test_dataset_config_keeps_the_preset_level0_when_it_reads_the_observations(env_id: str, obs_kind: str,
+                                                                                expected: str) -> None:  # fmt: skip
+    cfg = config_for_dataset(env_id, obs_kind, {"env_id": env_id, "transitions": 100})
+    assert cfg.levels[0].kind == expected
+    assert cfg.data.env_id == env_id and cfg.data.transitions == 100
+
+
+def test_fixed_layout_suites_plan_on_the_graph_and_random_layouts_do_not() -> None:
+    from hjepa.experiments.bench import SUITES
+
+    assert SUITES["fourrooms"].configurator.planner == "graph"
+    assert SUITES["mazerooms"].configurator.planner == "graph"
+    # an unseen layout is not in any memory: beam search with critics, on three levels
+    assert SUITES["fourrooms-random"].configurator.planner == "beam"
+    assert EXPERIMENTS["fourrooms-random"]().critic.enabled and len(EXPERIMENTS["fourrooms-random"]().levels) == 3

@@ -71,6 +71,33 @@ def test_observe_replaces_contradicted_edges() -> None:
     assert g.succ[5, 1] == NO_EDGE and g.observe(5, 1, 0) and g.succ[5, 1] == 0  # a missing edge is added
 
 
+class _LineStack(torch.nn.Module):
+    """Two levels that both read states as they are and step along :func:`_line`."""
+
+    def __init__(self, step: callable) -> None:
+        super().__init__()
+        self.taus, self.predict = [1, 2], step
+        self.levels = [self, self]
+
+    def encode(self, obs: torch.Tensor) -> list[torch.Tensor]:
+        return [obs, obs]
+
+
+def test_above_level_0_a_dead_end_state_plans_from_the_nearest_node_with_a_path() -> None:
+    nodes, line_step = _line(6, dim=8)
+    dead_end = torch.nn.functional.one_hot(torch.tensor([7]), 8).float()
+
+    def step(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:  # every move from the dead end leaves the memory
+        return torch.where((s.argmax(1) == 7)[:, None], torch.full_like(s, 10.0), line_step(s, a))
+
+    memory = PlanningMemory(_LineStack(step), torch.cat([nodes, dead_end]))
+    state = 0.6 * dead_end[0] + 0.4 * nodes[4]  # nearest the dead end; of the nodes with a path, node 4
+    assert memory.nearest(1, state) == 6
+    plan = memory.plan(1, torch.arange(3), state, target=0, horizon=10)
+    assert plan.actions.tolist() == [0, 0, 0, 0] and plan.cost == 4 * 2
+    assert len(memory.plan(0, torch.arange(3), state, target=0, horizon=10).actions) == 0  # level 0 keeps its node
+
+
 class _PoseStack(torch.nn.Module):
     """A perfect one-level 'model' of a MiniGrid layout: one-hot poses, the true dynamics."""
 

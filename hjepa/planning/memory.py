@@ -96,9 +96,24 @@ class PlanningMemory:
         g, calls = self.graph(k, actions)
         dist = self._distances(k, target)
         node = self.nearest(k, state)
+        if k > 0 and not np.isfinite(dist[node]):
+            node = self._nearest_on_a_path(k, state, dist)
         acts, visited = path_actions(g.succ, dist, node, horizon)
         return planners.PlanResult(torch.tensor(acts, dtype=torch.long), float(dist[node] * g.edge_cost),
                                    [float(dist[node])], calls, self.states[k][visited])  # fmt: skip
+
+    def _nearest_on_a_path(self, k: int, state: Tensor, dist: np.ndarray) -> int:
+        """The node nearest ``state`` among those with a path (``dist`` finite); the nearest
+        node itself when none has one. Levels above 0 plan from it: their nodes sample a
+        continuum of states (PointMaze: positions and velocities), and a state at a speed the
+        memory holds few of snaps onto a dead end, while a near node with a path is a fine
+        place to plan from (level 0 keeps its exact node: there a wrong node means a wrong action)."""
+        ok = np.flatnonzero(np.isfinite(dist))
+        if len(ok) == 0:
+            return self.nearest(k, state)
+        sel = torch.from_numpy(ok)
+        idx, _ = nearest_keys(keys_of(state[None], self.proj[k]), self.keys[k][sel], self.keys_sq[k][sel])
+        return int(ok[int(idx[0])])
 
     def took(self, state0: Tensor, action: int) -> None:
         """Remember the env action taken from level-0 state ``state0``, whichever planner chose it."""
