@@ -13,6 +13,13 @@ cost (no learned model), on 2 tasks per bin of Medium: whether planner and episo
 dynamics: steps/s of ``env.step`` against stepping the MuJoCo model directly.
 
     python scripts/pointmaze_probe.py dynamics
+
+graph: the "graph" planner's latent graph at every level above 0 (the checkpoint's dataset as
+memory): edges per node, metres an edge jumps, the fraction of 3,000 sampled edges whose cells
+are joined only around a wall (their cell geodesic exceeds the Manhattan distance), and the
+fraction of nodes with a path to 5 random nodes.
+
+    python scripts/pointmaze_probe.py graph runs/pm/checkpoints/last.ckpt [radius scale]
 """
 
 from __future__ import annotations
@@ -138,9 +145,40 @@ def dynamics(n: int = 5000) -> None:
     )
 
 
+@torch.no_grad()
+def graph(ckpt: str, radius: str = "2.0") -> None:
+    from hjepa.checkpoint import load_module
+    from hjepa.data.storage import OfflineDataset
+    from hjepa.planning.configurator import RuleConfigurator
+    from hjepa.planning.graph import distances_to, distinct_observations
+    from hjepa.planning.hierarchy import HierarchicalPlanner
+    from hjepa.planning.memory import MAX_NODES
+
+    module = load_module(ckpt)
+    stack = module.stack.eval()
+    obs = torch.from_numpy(distinct_observations(OfflineDataset.open(module.hparams["data_path"]).obs, MAX_NODES))
+    planner = HierarchicalPlanner(stack, RuleConfigurator(planner="graph", graph_radius=float(radius)), 0, obs)
+    sim = PointMazeSim(module.cfg.data.env_id)
+    oracle, xy = MazeOracle(sim.maze), obs[:, :2].numpy()
+    cells = [sim.maze.xy_to_cell(p) for p in xy]
+    rng = np.random.default_rng(0)
+    for k in range(1, stack.num_levels):
+        succ = planner.memory.graph(k, planner.library[k])[0].succ
+        src, act = np.nonzero(succ >= 0)
+        dst = succ[src, act]
+        jump = np.linalg.norm(xy[dst] - xy[src], axis=1)
+        pick = rng.choice(len(src), min(3000, len(src)), replace=False)
+        around = [oracle.cell_distance(cells[src[i]], cells[dst[i]]) > sim.maze.scaling * (
+            abs(cells[src[i]][0] - cells[dst[i]][0]) + abs(cells[src[i]][1] - cells[dst[i]][1])) + 1e-6 for i in pick]
+        reach = [float(np.isfinite(distances_to(succ, int(t))).mean()) for t in rng.choice(len(obs), 5)]
+        print(f"level {k} (tau {stack.taus[k]}): {len(obs)} nodes, {(succ >= 0).sum(1).mean():.1f} edges/node, "
+              f"jump median {np.median(jump):.2f} m (p90 {np.percentile(jump, 90):.2f}), around a wall "
+              f"{np.mean(around):.3f}, nodes with a path to 5 random nodes {np.round(reach, 2).tolist()}")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     command, *rest = sys.argv[1:]
-    {"critic": critic, "geodesic-cem": geodesic_cem, "dynamics": dynamics}[command](
+    {"critic": critic, "geodesic-cem": geodesic_cem, "dynamics": dynamics, "graph": graph}[command](
         *rest
     )
