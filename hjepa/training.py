@@ -169,6 +169,22 @@ class HJEPAModule(L.LightningModule):
         if self._rng_to_restore is not None:
             set_rng_states(self._rng_to_restore)
             self._rng_to_restore = None
+        self._apply_config_rates()
+
+    def _apply_config_rates(self) -> None:
+        """Train at this config's lr and weight decay. A resumed run gets the checkpoint's
+        optimiser back, rates included, so ``--resume --set train.lr=...`` would otherwise be
+        ignored without a word; the schedule keeps its place (its step), only its scale changes."""
+        t = self.cfg.train
+        for sched in (c.scheduler for c in self.trainer.lr_scheduler_configs):
+            old = sched.base_lrs[0]
+            if any(not math.isclose(b, t.lr, rel_tol=1e-9) for b in sched.base_lrs):
+                warnings.warn(f"Resumed with train.lr={t.lr:g}; the checkpoint trained at {old:g}. The schedule goes "
+                              f"on from step {sched.last_epoch} at the new rate.", stacklevel=2)  # fmt: skip
+            sched.base_lrs = [t.lr] * len(sched.base_lrs)
+            factor = lr_factor(sched.last_epoch, t.warmup_steps, t.steps)
+            for group in sched.optimizer.param_groups:
+                group.update(initial_lr=t.lr, lr=t.lr * factor, weight_decay=t.weight_decay)
 
     def _check_finite_parameters(self) -> None:
         for k, level in enumerate(self.stack.levels):

@@ -87,6 +87,24 @@ def test_resuming_a_finished_run_changes_nothing(tmp_path: Path, debug_cfg: Expe
     assert_same_run(tmp_path / "a", tmp_path / "b")
 
 
+def test_resume_with_a_new_learning_rate_trains_at_it_and_says_so(tmp_path: Path, debug_cfg: ExperimentConfig,
+                                                                    tiny_data: Path) -> None:  # fmt: skip
+    cfg = short(debug_cfg, "train.steps=10", "critic.enabled=false")
+    logged = {}
+    for name, lr in (("same", "1e-3"), ("tenfold", "1e-2")):
+        fit(apply_overrides(cfg, ["train.lr=1e-3"]), tiny_data, tmp_path / name, progress=False)
+        longer = apply_overrides(cfg, ["train.steps=16", f"train.lr={lr}"])
+        if name == "same":
+            fit(longer, tiny_data, tmp_path / name, resume=True, progress=False)
+        else:
+            with pytest.warns(UserWarning, match=r"train.lr=0.01; the checkpoint trained at 0.001"):
+                fit(longer, tiny_data, tmp_path / name, resume=True, progress=False)
+        logged[name] = {int(r["step"]): float(r["lr"]) for r in rows(tmp_path / name / "metrics.csv") if "lr" in r}
+    after = [s for s in logged["same"] if s >= 10]
+    assert after and all(logged["tenfold"][s] == pytest.approx(10 * logged["same"][s]) for s in after)
+    assert all(logged["tenfold"][s] == logged["same"][s] for s in logged["same"] if s < 10)
+
+
 def _train_cli(data: Path, out: Path, config: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "hjepa.experiments.cli", "train", "--data", str(data), "--out", str(out),
             "--config", str(config), *extra]  # fmt: skip
