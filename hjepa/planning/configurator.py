@@ -116,6 +116,9 @@ class RuleConfigurator:
         judge: whose critic decides which levels are active: "own" (each level's) or "top".
         graph_radius: the "graph" planner's snapping radius, in median gaps between memory
             states (a prediction further than that from every remembered state is no edge).
+            3 by measurement: at 2, runs of one recipe scored 0.31-1.00 on fourrooms (a few
+            slightly-off turns tore the graph); at 3 four checkpoints scored 1.00
+            (docs/results.md, session 6).
         upper: what the levels above 0 do. "plan": they plan macro-actions and hand subgoals
             down (hierarchical MPC). "cost": they do not search; level 0 plans alone over
             ``flat_horizon`` steps and its rollout is costed by the highest level's critic,
@@ -134,7 +137,7 @@ class RuleConfigurator:
     continuous_planner: str = "gaussian_cem"
     judge: str = "own"
     upper: str = "plan"
-    graph_radius: float = 2.0
+    graph_radius: float = 3.0
 
     def __post_init__(self) -> None:
         if self.upper not in ("plan", "cost"):

@@ -133,7 +133,7 @@ class HierarchicalPlanner:
         self.generator = torch.Generator().manual_seed(seed)
         size = getattr(self.configurator, "vocab", 81)
         self.library = macro_library(stack, size, self.generator)
-        radius = getattr(self.configurator, "graph_radius", 2.0)
+        radius = getattr(self.configurator, "graph_radius", RuleConfigurator.graph_radius)
         self.memory = PlanningMemory(stack, memory, radius) if memory is not None else None
         self.goals: list[Tensor] = []
         self.plans: dict[int, _Plan] = {}
