@@ -13,6 +13,7 @@ from typing import Callable
 from hjepa.config import CriticConfig, ExperimentConfig, LevelConfig, TrainConfig
 from hjepa.data.collect import CollectConfig
 from hjepa.errors import ConfigError, UnknownNameError
+from hjepa.registry import get_level_kind
 
 
 def three_levels(kind0: str = "grid", dim: int = 64, strides: tuple[int, int] = (4, 4)) -> tuple[LevelConfig, ...]:
@@ -140,10 +141,6 @@ def get_experiment(name: str, quick: bool = False, seed: int = 0) -> ExperimentC
     return EXPERIMENTS[name](quick=quick, seed=seed)
 
 
-LEVEL0_READS = {"grid": "grid", "gridmap": "grid", "state": "state", "image": "image"}
-"""The observation kind each level-0 kind reads."""
-
-
 def config_for_dataset(env_id: str, obs_kind: str, collector: dict, seed: int = 0) -> ExperimentConfig:
     """The config ``hjepa train`` uses when none is given: the env's preset (or fourrooms'
     architecture), level 0 matched to the observation kind (the preset's own kind when it
@@ -152,7 +149,7 @@ def config_for_dataset(env_id: str, obs_kind: str, collector: dict, seed: int = 
               "PointMaze_Medium-v3": pointmaze_medium, "PointMaze_Large-v3": pointmaze_large,
               "hjepa/PointMaze_Giant-v0": pointmaze_giant, "PointMaze_UMaze-v3": pointmaze_medium}  # fmt: skip
     base = by_env.get(env_id, fourrooms)(quick=False, seed=seed)
-    kind = base.levels[0].kind if LEVEL0_READS.get(base.levels[0].kind) == obs_kind else obs_kind
+    kind = base.levels[0].kind if obs_kind in get_level_kind(base.levels[0].kind).accepts else obs_kind
     levels = (dataclasses.replace(base.levels[0], kind=kind),) + base.levels[1:]
     known = {f.name for f in dataclasses.fields(CollectConfig)}
     data = CollectConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in collector.items() if k in known})

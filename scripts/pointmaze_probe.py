@@ -19,7 +19,7 @@ memory): edges per node, metres an edge jumps, the fraction of 3,000 sampled edg
 are joined only around a wall (their cell geodesic exceeds the Manhattan distance), and the
 fraction of nodes with a path to 5 random nodes.
 
-    python scripts/pointmaze_probe.py graph runs/pm/checkpoints/last.ckpt [radius scale]
+    python scripts/pointmaze_probe.py graph runs/pm/checkpoints/last.ckpt [radius scale; default the planner's]
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def dynamics(n: int = 5000) -> None:
 
 
 @torch.no_grad()
-def graph(ckpt: str, radius: str = "2.0") -> None:
+def graph(ckpt: str, radius: str | None = None) -> None:
     from hjepa.checkpoint import load_module
     from hjepa.data.storage import OfflineDataset
     from hjepa.planning.configurator import RuleConfigurator
@@ -157,7 +157,8 @@ def graph(ckpt: str, radius: str = "2.0") -> None:
     module = load_module(ckpt)
     stack = module.stack.eval()
     obs = torch.from_numpy(distinct_observations(OfflineDataset.open(module.hparams["data_path"]).obs, MAX_NODES))
-    planner = HierarchicalPlanner(stack, RuleConfigurator(planner="graph", graph_radius=float(radius)), 0, obs)
+    conf = RuleConfigurator(planner="graph")
+    planner = HierarchicalPlanner(stack, conf if radius is None else conf.replace(graph_radius=float(radius)), 0, obs)
     sim = PointMazeSim(module.cfg.data.env_id)
     oracle, xy = MazeOracle(sim.maze), obs[:, :2].numpy()
     cells = [sim.maze.xy_to_cell(p) for p in xy]

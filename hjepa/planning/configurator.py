@@ -17,6 +17,7 @@ from torch import Tensor
 
 from hjepa.critic import critic_of
 from hjepa.errors import ConfigError
+from hjepa.planning.graph import RADIUS_SCALE
 
 PLANNERS = ("beam", "cem", "gaussian_cem", "mppi", "graph")
 CONTINUOUS_PLANNERS = ("gaussian_cem", "mppi")
@@ -116,9 +117,8 @@ class RuleConfigurator:
         judge: whose critic decides which levels are active: "own" (each level's) or "top".
         graph_radius: the "graph" planner's snapping radius, in median gaps between memory
             states (a prediction further than that from every remembered state is no edge).
-            3 by measurement: at 2, runs of one recipe scored 0.31-1.00 on fourrooms (a few
-            slightly-off turns tore the graph); at 3 four checkpoints scored 1.00
-            (docs/results.md, session 6).
+            Default :data:`~hjepa.planning.graph.RADIUS_SCALE` (3): at 2, runs of one recipe
+            scored 0.31-1.00 on fourrooms; at 3 four checkpoints scored 1.00.
         upper: what the levels above 0 do. "plan": they plan macro-actions and hand subgoals
             down (hierarchical MPC). "cost": they do not search; level 0 plans alone over
             ``flat_horizon`` steps and its rollout is costed by the highest level's critic,
@@ -137,7 +137,7 @@ class RuleConfigurator:
     continuous_planner: str = "gaussian_cem"
     judge: str = "own"
     upper: str = "plan"
-    graph_radius: float = 3.0
+    graph_radius: float = RADIUS_SCALE
 
     def __post_init__(self) -> None:
         if self.upper not in ("plan", "cost"):

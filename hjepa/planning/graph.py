@@ -34,6 +34,9 @@ from hjepa.errors import ConfigError, DatasetError
 StepFn = Callable[[Tensor, Tensor], Tensor]
 """``(states "n d", actions "n") -> next states "n d"``."""
 NO_EDGE = -1
+RADIUS_SCALE = 3.0
+"""Default snapping radius, in median gaps between nodes: at 2, a few slightly-off predicted
+turns fell outside it and tore fourrooms graphs apart (docs/results.md, session 6)."""
 PROJECTED = 256
 """States wider than this are compared through a fixed random projection (distances kept to
 a few percent: Johnson-Lindenstrauss), so that snapping stays cheap on map states."""
@@ -106,7 +109,7 @@ class LatentGraph:
         return changed
 
 
-def build_graph(nodes: Tensor, step: StepFn, actions: Tensor, edge_cost: int, radius_scale: float = 2.0,
+def build_graph(nodes: Tensor, step: StepFn, actions: Tensor, edge_cost: int, radius_scale: float = RADIUS_SCALE,
                 batch: int = 1024, seed: int = 0) -> LatentGraph:  # fmt: skip
     """Predict every (node, action) successor and snap it onto the nodes.
 

@@ -37,6 +37,7 @@ from hjepa.critic import critic_of
 from hjepa.errors import ConfigError, SpecMismatchError
 from hjepa.planning import planners
 from hjepa.planning.configurator import CONTINUOUS_PLANNERS, Configurator, PlanSpec, RuleConfigurator
+from hjepa.planning.graph import RADIUS_SCALE
 from hjepa.planning.memory import PlanningMemory
 from hjepa.specs import ActionSpec
 
@@ -133,7 +134,7 @@ class HierarchicalPlanner:
         self.generator = torch.Generator().manual_seed(seed)
         size = getattr(self.configurator, "vocab", 81)
         self.library = macro_library(stack, size, self.generator)
-        radius = getattr(self.configurator, "graph_radius", RuleConfigurator.graph_radius)
+        radius = getattr(self.configurator, "graph_radius", RADIUS_SCALE)
         self.memory = PlanningMemory(stack, memory, radius) if memory is not None else None
         self.goals: list[Tensor] = []
         self.plans: dict[int, _Plan] = {}

@@ -19,7 +19,8 @@ from torch import Tensor
 
 from hjepa.errors import ConfigError
 from hjepa.planning import planners
-from hjepa.planning.graph import LatentGraph, build_graph, distances_to, keys_of, nearest_keys, path_actions, projection
+from hjepa.planning.graph import (RADIUS_SCALE, LatentGraph, build_graph, distances_to, keys_of, nearest_keys,
+                                 path_actions, projection)  # fmt: skip
 
 MAX_NODES = 8192
 """Default cap on memory nodes (a seeded sample of the dataset's distinct observations)."""
@@ -35,7 +36,7 @@ class PlanningMemory:
         radius_scale: snapping radius in units of the median gap between nodes.
     """
 
-    def __init__(self, stack: torch.nn.Module, obs: Tensor, radius_scale: float = 2.0) -> None:
+    def __init__(self, stack: torch.nn.Module, obs: Tensor, radius_scale: float = RADIUS_SCALE) -> None:
         if radius_scale <= 0:
             raise ConfigError(f"The graph radius scale must be > 0, got {radius_scale}.")
         if len(obs) < 2:
@@ -62,9 +63,18 @@ class PlanningMemory:
         last = self._asked.get(k)
         if last is not None and last[0] is state:
             return last[1]
-        node = int(nearest_keys(keys_of(state[None], self.proj[k]), self.keys[k], self.keys_sq[k])[0][0])
+        node = self._nearest_among(k, state)
         self._asked[k] = (state, node)
         return node
+
+    def _nearest_among(self, k: int, state: Tensor, rows: np.ndarray | None = None) -> int:
+        """The node nearest ``state`` at level k, among ``rows`` (all nodes when None)."""
+        keys, keys_sq = self.keys[k], self.keys_sq[k]
+        if rows is not None:
+            sel = torch.from_numpy(rows)
+            keys, keys_sq = keys[sel], keys_sq[sel]
+        i = int(nearest_keys(keys_of(state[None], self.proj[k]), keys, keys_sq)[0][0])
+        return i if rows is None else int(rows[i])
 
     def graph(self, k: int, actions: Tensor) -> tuple[LatentGraph, int]:
         """Level k's graph (built on first use over ``actions``, the level's predictor inputs)
@@ -109,11 +119,7 @@ class PlanningMemory:
         memory holds few of snaps onto a dead end, while a near node with a path is a fine
         place to plan from (level 0 keeps its exact node: there a wrong node means a wrong action)."""
         ok = np.flatnonzero(np.isfinite(dist))
-        if len(ok) == 0:
-            return self.nearest(k, state)
-        sel = torch.from_numpy(ok)
-        idx, _ = nearest_keys(keys_of(state[None], self.proj[k]), self.keys[k][sel], self.keys_sq[k][sel])
-        return int(ok[int(idx[0])])
+        return self._nearest_among(k, state, ok) if len(ok) else self.nearest(k, state)
 
     def took(self, state0: Tensor, action: int) -> None:
         """Remember the env action taken from level-0 state ``state0``, whichever planner chose it."""
