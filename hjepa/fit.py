@@ -94,7 +94,7 @@ class PeriodicCheckpoint(Callback):
             return
         for logger in trainer.loggers:
             logger.save()
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)
 
 
 class StepsProgressBar(RichProgressBar):
@@ -150,7 +150,7 @@ def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: b
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if plan.mode == "resume" else None)
     wall = time.perf_counter() - t0
-    trainer.save_checkpoint(ckpt_path)
+    trainer.save_checkpoint(ckpt_path, weights_only=False)
     critic = None
     if cfg.critic.enabled and trainer.is_global_zero:
         critic = _train_critics(module, dm, cfg, progress)

@@ -118,6 +118,16 @@ class Level(nn.Module):
         return self.spec.config.dim
 
     @property
+    def crops_training(self) -> bool:
+        """Whether this level trains on parts of its inputs (:meth:`training_view`)."""
+        return False
+
+    def training_view(self, obs: Tensor) -> Tensor:
+        """Level 0: the training windows ``"b t ..."`` it learns from (a kind may crop them;
+        validation and planning see whole observations)."""
+        return obs
+
+    @property
     def action_spec(self) -> ActionSpec:
         """This level's action space (env actions at level 0, latent macro-actions above)."""
         return self.spec.action_spec

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from hjepa import diagnostics
 from hjepa.config import ExperimentConfig, LossConfig
+from hjepa.errors import ConfigError
 from hjepa.level import Level, LevelSpec, latent_action_spec
 from hjepa.registry import get_level_kind
 from hjepa.regularizers import build_regularizer
@@ -53,6 +54,11 @@ class HJEPA(nn.Module):
 
     def __init__(self, levels: list[Level], loss: LossConfig, obs_spec: ObsSpec, action_spec: ActionSpec) -> None:
         super().__init__()
+        if levels and levels[0].crops_training and len(levels) > 1:
+            raise ConfigError(
+                "Level 0 trains on crops of its observations, but the levels above read its whole "
+                "states: set levels.0.args.crop to 0 or train one level."
+            )
         self.levels = nn.ModuleList(levels)
         self.loss_cfg = loss
         self.obs_spec, self.action_spec = obs_spec, action_spec
@@ -118,6 +124,8 @@ class HJEPA(nn.Module):
             actions: ``"b t-1"`` (discrete) or ``"b t-1 e"`` env actions.
             groups: ``"b"`` layout id of each window (regulariser groups), or None.
         """
+        if self.training:
+            obs = self.levels[0].training_view(obs)
         b, t = obs.shape[:2]
         x_on = x_tg = rearrange(obs, "b t ... -> (b t) ...")
         groups_bt = repeat(groups, "b -> (b t)", t=t) if groups is not None else None

@@ -7,15 +7,23 @@ change of the map. Moving one cell is then the same local operation everywhere o
 learned once and shared by every position and layout, where a flat predictor must memorise it
 pose by pose (docs/results.md measures both).
 
-Shapes: ``c`` state channels, ``n`` env actions, ``w h`` the grid.
+Training on crops (``args.crop = k``): every part is local (per-cell encoder, 3x3 predictor and
+inverse model, a max over cells), so the level can train on ``k x k`` crops of the map around
+the agent and plan on the whole map with the same weights. A crop holds the cells a step
+changes and enough unchanged ones around them; the convolutions then cost ``k^2 / (w h)`` of
+the whole map's (docs/results.md measures speed and success).
+
+Shapes: ``c`` state channels, ``n`` env actions, ``w h`` the grid (or a ``k k`` crop).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
+from hjepa.errors import ConfigError, SpecMismatchError
 from hjepa.level import Level, LevelSpec
 from hjepa.levels.grid import CHANNELS, CellOneHot
 from hjepa.registry import register_level
@@ -31,6 +39,55 @@ def conv_block(sizes: list[int], kernels: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+AGENT = 10
+"""MiniGrid's object index of the agent's cell (``OBJECT_TO_IDX["agent"]``)."""
+MARGIN = 2
+"""Cells a crop keeps between the agent and its edge: the agent's next cell and the cell
+ahead of that one (a wall it may bump into) stay inside."""
+
+
+class MapSides:
+    """The spatial sides ``(w, h)`` a flat map state ``"b (c w h)"`` may have: the whole grid's,
+    or a ``k x k`` crop's (training only)."""
+
+    def __init__(self, channels: int, width: int, height: int, crop: int = 0) -> None:
+        self.c, self.full, self.crop = channels, (width, height), crop
+
+    def of(self, d: int) -> tuple[int, int]:
+        if d == self.c * self.full[0] * self.full[1]:
+            return self.full
+        if self.crop and d == self.c * self.crop * self.crop:
+            return (self.crop, self.crop)
+        raise SpecMismatchError(f"A map state of {self.c} channels over {self.full} cells has "
+                                f"{self.c * self.full[0] * self.full[1]} dims; got {d}.")  # fmt: skip
+
+
+def crop_windows(obs: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
+    """``"b t w h 3"`` -> ``"b t k k 3"``: one crop per window, the same for all its steps, at a
+    random place that keeps the first step's agent ``MARGIN`` cells from the crop's edge (or as
+    far as the grid's own edge allows)."""
+    b, _, w, h, _ = obs.shape
+    agent = rearrange(obs[:, 0, :, :, 0] == AGENT, "b w h -> b (w h)")
+    if not bool(agent.any(dim=1).all()):
+        raise SpecMismatchError("Training on crops needs the agent's cell (object 10) in every window's first grid.")
+    flat = agent.float().argmax(dim=1)
+    corners = [_corner(flat // h, w, k, generator), _corner(flat % h, h, k, generator)]
+    span = torch.arange(k, device=obs.device)
+    xs, ys = (rearrange(c, "b -> b 1") + span for c in corners)
+    rows = torch.arange(b, device=obs.device)
+    cropped = obs[rearrange(rows, "b -> b 1 1"), :, rearrange(xs, "b k -> b k 1"), rearrange(ys, "b k -> b 1 k")]
+    return rearrange(cropped, "b x y t c -> b t x y c")
+
+
+def _corner(pos: Tensor, side: int, k: int, generator: torch.Generator | None) -> Tensor:
+    """Crop start along one axis: uniform over the starts keeping ``pos`` MARGIN from the crop's
+    edges, clipped to the grid."""
+    lo = (pos - (k - 1 - MARGIN)).clamp(0, side - k)
+    hi = (pos - MARGIN).clamp(0, side - k)
+    u = torch.rand(pos.shape, generator=generator, device=pos.device)
+    return lo + (u * (hi - lo + 1).float()).long().clamp_max(hi - lo)
+
+
 class MapEncoder(nn.Module):
     """``"b w h 3"`` uint8 -> ``"b (c w h)"``: one-hot cells, a per-cell MLP (1x1 convolutions).
 
@@ -38,13 +95,17 @@ class MapEncoder(nn.Module):
     predictor's 3x3 receptive field sees the neighbours a move depends on.
     """
 
-    def __init__(self, width: int, height: int, channels: int, hidden: int) -> None:
+    def __init__(self, sides: MapSides, hidden: int) -> None:
         super().__init__()
-        self.cells = CellOneHot(width, height)
-        self.convs = conv_block([CHANNELS, hidden, channels], [1, 1])
-        self.width, self.height = width, height
+        self.cells = CellOneHot(*sides.full)
+        self.convs = conv_block([CHANNELS, hidden, sides.c], [1, 1])
+        self.sides = sides
+        self.width, self.height = sides.full
 
     def check(self, obs: Tensor) -> None:
+        k = self.sides.crop
+        if k and tuple(obs.shape[1:]) == (k, k, 3) and not obs.dtype.is_floating_point:
+            return
         self.cells.check(obs)
 
     def one_hot(self, obs: Tensor) -> Tensor:
@@ -65,16 +126,17 @@ class MapPredictor(nn.Module):
     receptive field is enough (the cell ahead, the agent's own cell and its direction).
     """
 
-    def __init__(self, channels: int, width: int, height: int, n_actions: int, hidden: int) -> None:
+    def __init__(self, sides: MapSides, n_actions: int, hidden: int) -> None:
         super().__init__()
-        self.c, self.w, self.h = channels, width, height
-        self.net = conv_block([channels + n_actions, hidden, hidden, channels], [3, 1, 1])
+        self.sides = sides
+        self.net = conv_block([sides.c + n_actions, hidden, hidden, sides.c], [3, 1, 1])
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, s: Tensor, a: Tensor) -> Tensor:
-        m = rearrange(s, "b (c w h) -> b c w h", c=self.c, w=self.w, h=self.h)
-        planes = repeat(a.to(s.dtype), "b n -> b n w h", w=self.w, h=self.h)
+        w, h = self.sides.of(s.shape[-1])
+        m = rearrange(s, "b (c w h) -> b c w h", c=self.sides.c, w=w, h=h)
+        planes = repeat(a.to(s.dtype), "b n -> b n w h", w=w, h=h)
         delta = self.net(torch.cat([m, planes], dim=1))
         return s + rearrange(delta, "b c w h -> b (c w h)")
 
@@ -82,17 +144,21 @@ class MapPredictor(nn.Module):
 class MapInverse(nn.Module):
     """``"b (2 c w h)" -> "b n"``: convolutions over both maps, max over cells, linear."""
 
-    def __init__(self, channels: int, width: int, height: int, n_actions: int, hidden: int) -> None:
+    def __init__(self, sides: MapSides, n_actions: int, hidden: int) -> None:
         super().__init__()
-        self.c, self.w, self.h = channels, width, height
-        self.convs = nn.Sequential(conv_block([2 * channels, hidden, hidden], [3, 1]), nn.GELU())
+        self.sides = sides
+        self.convs = nn.Sequential(conv_block([2 * sides.c, hidden, hidden], [3, 1]), nn.GELU())
         self.out = nn.Linear(hidden, n_actions)
 
     def forward(self, pair: Tensor) -> Tensor:
         """``pair: "... (2 c w h)"`` (any leading dims) -> ``"... n"``."""
         lead = pair.shape[:-1]
-        m = rearrange(pair.reshape(-1, pair.shape[-1]), "b (p c w h) -> b (p c) w h", p=2, c=self.c, w=self.w, h=self.h)
-        return self.out(self.convs(m).amax(dim=(2, 3))).reshape(*lead, -1)
+        w, h = self.sides.of(pair.shape[-1] // 2)
+        m = rearrange(pair.reshape(-1, pair.shape[-1]), "b (p c w h) -> b (p c) w h", p=2, c=self.sides.c, w=w, h=h)
+        # A max-pool's backward routes the gradient by index; amax's compares every cell with the
+        # maximum, which took a quarter of a training step (same values).
+        pooled = rearrange(F.adaptive_max_pool2d(self.convs(m), 1), "b c 1 1 -> b c")
+        return self.out(pooled).reshape(*lead, -1)
 
 
 @register_level("gridmap")
@@ -101,7 +167,9 @@ class GridMapLevel(Level):
 
     ``dim`` is derived: ``channels * w * h``; the config's ``dim`` is ignored.
     args: ``channels`` (int, default 4): state channels per cell; ``conv`` (int, default 32):
-    hidden channels of the encoder, predictor and inverse model.
+    hidden channels of the encoder, predictor and inverse model; ``crop`` (int, default 0):
+    train on ``crop x crop`` crops around the agent (0: the whole map; a one-level stack only,
+    since the levels above read whole maps).
     """
 
     accepts = ("grid",)
@@ -109,10 +177,19 @@ class GridMapLevel(Level):
     @classmethod
     def from_spec(cls, spec: LevelSpec) -> "GridMapLevel":
         w, h, _ = spec.obs_spec.shape
-        c = int(spec.config.args.get("channels", 4))
-        hidden = int(spec.config.args.get("conv", 32))
+        args = spec.config.args
+        sides = MapSides(int(args.get("channels", 4)), w, h, _crop_arg(args.get("crop", 0), w, h))
+        hidden = int(args.get("conv", 32))
         n = spec.action_spec.input_dim
-        return cls(spec, MapEncoder(w, h, c, hidden), MapPredictor(c, w, h, n, hidden), MapInverse(c, w, h, n, hidden))
+        return cls(spec, MapEncoder(sides, hidden), MapPredictor(sides, n, hidden), MapInverse(sides, n, hidden))
+
+    @property
+    def crops_training(self) -> bool:
+        return bool(self.encoder.sides.crop)
+
+    def training_view(self, obs: Tensor) -> Tensor:
+        """Training windows ``"b t w h 3"`` -> crops ``"b t k k 3"`` around the agent (or as is)."""
+        return crop_windows(obs, self.encoder.sides.crop) if self.crops_training else obs
 
     @property
     def dim(self) -> int:
@@ -132,3 +209,12 @@ class GridMapLevel(Level):
         with torch.no_grad():
             target = self.target_encoder.trunk(one_hot)
         return self.encoder.trunk(one_hot), target
+
+
+def _crop_arg(value: object, w: int, h: int) -> int:
+    """``args.crop`` checked: 0, or an int from ``2 * MARGIN + 1`` to below the grid's sides."""
+    k = value if isinstance(value, int) and not isinstance(value, bool) else -1
+    if k != 0 and not 2 * MARGIN + 1 <= k < min(w, h):
+        raise ConfigError(f"gridmap: args.crop must be 0 (whole map) or an integer in [{2 * MARGIN + 1}, "
+                          f"{min(w, h) - 1}] for this {w}x{h} grid; got {value!r}.")  # fmt: skip
+    return k

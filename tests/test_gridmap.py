@@ -1,0 +1,111 @@
+"""The ``gridmap`` level trained on crops: where the crops fall, and that a crop's states and
+predictions are the whole map's, so weights trained on crops plan on whole maps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from einops import rearrange
+
+from hjepa.config import ExperimentConfig, LevelConfig
+from hjepa.errors import ConfigError, SpecMismatchError
+from hjepa.level import LevelSpec
+from hjepa.levels.gridmap import AGENT, MARGIN, crop_windows
+from hjepa.registry import get_level_kind
+from hjepa.specs import ActionSpec, ObsSpec
+from hjepa.stack import HJEPA
+
+W, H, C = 13, 11, 4
+ACTIONS = ActionSpec("discrete", n=3, env_actions=(0, 1, 2))
+
+
+def grids(b: int, t: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random cells (objects 1-9) with one agent per window at a random pose; returns the
+    windows ``"b t w h 3"`` and the agents' ``(x, y)``."""
+    obs = torch.randint(1, 10, (b, t, W, H, 3), generator=gen, dtype=torch.uint8)
+    obs[..., 2] = torch.randint(0, 4, (b, t, W, H), generator=gen, dtype=torch.uint8)
+    xy = torch.stack([torch.randint(1, W - 1, (b,), generator=gen), torch.randint(1, H - 1, (b,), generator=gen)], 1)
+    for i, (x, y) in enumerate(xy.tolist()):
+        obs[i, :, x, y] = torch.tensor([AGENT, 0, 1], dtype=torch.uint8)
+    return obs, xy
+
+
+def level(crop: int):
+    cfg = LevelConfig(kind="gridmap", args={"channels": C, "conv": 8, "crop": crop})
+    return get_level_kind("gridmap").from_spec(LevelSpec(0, cfg, ObsSpec("grid", (W, H, 3), "uint8"), 0, ACTIONS, 0, 1))
+
+
+def test_crops_are_slices_that_keep_the_agent_off_their_edges() -> None:
+    gen = torch.Generator().manual_seed(0)
+    obs, xy = grids(64, 2, gen)
+    k = 7
+    crops = crop_windows(obs, k, gen)
+    assert crops.shape == (64, 2, k, k, 3)
+    for i, (x, y) in enumerate(xy.tolist()):
+        cx, cy = [int(v) for v in (crops[i, 0, :, :, 0] == AGENT).nonzero()[0]]
+        x0, y0 = x - cx, y - cy
+        assert torch.equal(crops[i], obs[i, :, x0 : x0 + k, y0 : y0 + k])
+        for pos, side in ((cx, W), (cy, H)):  # MARGIN from the crop's edges unless the grid's edge is nearer
+            assert pos >= min(MARGIN, x if side == W else y)
+        assert k - 1 - cx >= min(MARGIN, W - 1 - x) and k - 1 - cy >= min(MARGIN, H - 1 - y)
+
+
+def test_crop_places_vary() -> None:
+    gen = torch.Generator().manual_seed(1)
+    obs = torch.ones(200, 2, W, H, 3, dtype=torch.uint8)
+    obs[:, :, 6, 5, 0] = AGENT  # mid-grid: 3 x 3 crop places keep it MARGIN from their edges
+    places = {tuple((c[0, :, :, 0] == AGENT).nonzero()[0].tolist()) for c in crop_windows(obs, 7, gen)}
+    assert places == {(x, y) for x in range(2, 5) for y in range(2, 5)}
+
+
+def test_a_crop_encodes_and_predicts_as_the_whole_map_does() -> None:
+    torch.manual_seed(0)
+    lv = level(crop=7)
+    for p in lv.predictor.parameters():  # the last layer starts at zero ("no change")
+        torch.nn.init.normal_(p, std=0.3)
+    gen = torch.Generator().manual_seed(2)
+    obs, _ = grids(8, 1, gen)
+    crops = crop_windows(obs, 7, gen)
+    a = lv.action_input(torch.randint(0, 3, (8,), generator=gen))
+    whole = rearrange(lv.predict(lv.encode(obs[:, 0]), a), "b (c w h) -> b c w h", c=C, w=W, h=H)
+    part = rearrange(lv.predict(lv.encode(crops[:, 0]), a), "b (c w h) -> b c w h", c=C, w=7, h=7)
+    for i in range(8):
+        match = [(x, y) for x in range(W - 6) for y in range(H - 6) if torch.equal(obs[i, 0, x : x + 7, y : y + 7], crops[i, 0])]
+        x, y = match[0]
+        # cells away from the crop's edge see the same 3x3 neighbourhood in both
+        torch.testing.assert_close(part[i, :, 1:-1, 1:-1], whole[i, :, x + 1 : x + 6, y + 1 : y + 6])
+    assert lv.inverse_dynamics(lv.encode(crops[:, 0]), lv.encode(crops[:, 0])).shape == (8, 3)
+
+
+def test_stack_trains_on_crops_and_validates_on_whole_maps() -> None:
+    cfg = ExperimentConfig(levels=(LevelConfig(kind="gridmap", args={"channels": C, "conv": 8, "crop": 7}),))
+    stack = HJEPA.from_config(cfg, ObsSpec("grid", (W, H, 3), "uint8"), ACTIONS)
+    obs, _ = grids(4, 2, torch.Generator().manual_seed(3))
+    actions = torch.randint(0, 3, (4, 1))
+    assert stack.train()(obs, actions).passes[0].states.shape[-1] == C * 7 * 7
+    assert stack.eval()(obs, actions).passes[0].states.shape[-1] == C * W * H
+
+
+def test_crop_needs_one_level() -> None:
+    levels = (LevelConfig(kind="gridmap", args={"crop": 7}), LevelConfig(kind="temporal", dim=8, stride=2))
+    with pytest.raises(ConfigError, match="one level"):
+        HJEPA.from_config(ExperimentConfig(levels=levels), ObsSpec("grid", (W, H, 3), "uint8"), ACTIONS)
+
+
+@pytest.mark.parametrize("crop", [3, 11, 20, "7", True, -1])
+def test_bad_crop_is_refused(crop: object) -> None:
+    with pytest.raises(ConfigError, match="args.crop"):
+        level(crop)
+
+
+def test_crop_needs_the_agent() -> None:
+    obs, _ = grids(2, 2, torch.Generator().manual_seed(4))
+    obs[1, 0, ..., 0] = 1
+    with pytest.raises(SpecMismatchError, match="agent"):
+        crop_windows(obs, 7)
+
+
+def test_wrong_state_width_is_refused() -> None:
+    lv = level(crop=7)
+    with pytest.raises(SpecMismatchError, match="dims"):
+        lv.predict(torch.zeros(2, C * 5 * 5), lv.action_input(torch.zeros(2, dtype=torch.long)))
