@@ -25,10 +25,18 @@ def three_levels(kind0: str = "grid", dim: int = 64, strides: tuple[int, int] = 
     )
 
 
-def map_level() -> tuple[LevelConfig, ...]:
+def map_level(crop: int = 11) -> tuple[LevelConfig, ...]:
     """One ``gridmap`` level 0: a spatial state whose one-step predictions the "graph" planner
-    chains over any distance (docs/planning.md; why one level: docs/results.md, session 6)."""
-    return (LevelConfig(kind="gridmap", dim=64),)
+    chains over any distance (docs/planning.md; why one level: docs/results.md, session 6),
+    trained on ``crop x crop`` crops around the agent (a fifth to a ninth of the convolutions of
+    whole maps; docs/results.md, session 7)."""
+    return (LevelConfig(kind="gridmap", dim=64, args={"crop": crop}),)
+
+
+MAP_TRAIN = dict(steps=3000, batch_size=128, lr=1e-3)
+"""The fixed-layout suites' recipe, quick and full: on crops of 11 x 11 it reached 1.00 success
+on fourrooms and mazerooms (docs/results.md, session 7); fourrooms' whole-map recipe of 2,000
+steps of 64 windows at 2e-3 reached 0.13 on crops."""
 
 
 MAP_CRITIC = CriticConfig(enabled=False)
@@ -41,11 +49,9 @@ def fourrooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     """MiniGrid FourRooms, one fixed door layout (the seed's), random starts; a ``gridmap``
     level 0 planned on its latent graph (the suite's configurator). Quick and full train alike; the full
     run collects more and evaluates on 50 tasks per bin."""
-    # One training recipe for both: 4,000 steps of 128 windows tore the graph (0.31 success), the
-    # quick recipe reached 0.69-1.00 from run to run (docs/results.md, session 6).
     data = CollectConfig(env_id="MiniGrid-FourRooms-v0", transitions=40_000 if quick else 200_000,
                          episode_len=100, layouts="fixed", layout_seed=seed, seed=seed)  # fmt: skip
-    train = TrainConfig(steps=2000, batch_size=64, lr=2e-3, epoch_steps=200 if quick else 500)
+    train = TrainConfig(**MAP_TRAIN, epoch_steps=200 if quick else 500)
     return ExperimentConfig(name="fourrooms", seed=seed, data=data, levels=map_level(), train=train, critic=MAP_CRITIC)
 
 
@@ -66,12 +72,7 @@ def mazerooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     a ``gridmap`` level 0 planned on its latent graph."""
     data = CollectConfig(env_id="hjepa/MazeRooms-v0", transitions=60_000 if quick else 400_000,
                          episode_len=200, layouts="fixed", layout_seed=seed, seed=seed)  # fmt: skip
-    # The larger map needs more than fourrooms' quick recipe: 2,000 steps of 64 windows at lr
-    # 2e-3 reached 0.39 success, 3,000 of 64 at 1e-3 0.17 (docs/results.md, session 6); run
-    # mz1's 3,000 steps of 128 windows at 1e-3 reached 1.00. The full run's 4,000 steps are
-    # sized for the 30-minute bench, not yet measured.
-    train = TrainConfig(steps=3000 if quick else 4000, batch_size=128, lr=1e-3,
-                        epoch_steps=200 if quick else 500)  # fmt: skip
+    train = TrainConfig(**MAP_TRAIN, epoch_steps=200 if quick else 500)
     return ExperimentConfig(name="mazerooms", seed=seed, data=data, levels=map_level(), train=train, critic=MAP_CRITIC)
 
 

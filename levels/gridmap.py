@@ -9,11 +9,12 @@ pose by pose (docs/results.md measures both).
 
 Training on crops (``args.crop = k``): every part is local (per-cell encoder, 3x3 predictor and
 inverse model, a max over cells), so the level can train on ``k x k`` crops of the map around
-the agent and plan on the whole map with the same weights. A crop holds the cells a step
+the agent and plan on the whole map with the same weights (a side the grid does not exceed is
+kept whole). A crop holds the cells a step
 changes and enough unchanged ones around them; the convolutions then cost ``k^2 / (w h)`` of
 the whole map's (docs/results.md measures speed and success).
 
-Shapes: ``c`` state channels, ``n`` env actions, ``w h`` the grid (or a ``k k`` crop).
+Shapes: ``c`` state channels, ``n`` env actions, ``w h`` the grid (or a crop's sides).
 """
 
 from __future__ import annotations
@@ -48,22 +49,24 @@ ahead of that one (a wall it may bump into) stay inside."""
 
 class MapSides:
     """The spatial sides ``(w, h)`` a flat map state ``"b (c w h)"`` may have: the whole grid's,
-    or a ``k x k`` crop's (training only)."""
+    or a crop's, ``(min(k, w), min(k, h))`` (training only; ``crop`` is None when the crop
+    would hold the whole grid)."""
 
-    def __init__(self, channels: int, width: int, height: int, crop: int = 0) -> None:
-        self.c, self.full, self.crop = channels, (width, height), crop
+    def __init__(self, channels: int, width: int, height: int, k: int = 0) -> None:
+        self.c, self.full = channels, (width, height)
+        self.crop = (min(k, width), min(k, height)) if k and (k < width or k < height) else None
 
     def of(self, d: int) -> tuple[int, int]:
         if d == self.c * self.full[0] * self.full[1]:
             return self.full
-        if self.crop and d == self.c * self.crop * self.crop:
-            return (self.crop, self.crop)
+        if self.crop and d == self.c * self.crop[0] * self.crop[1]:
+            return self.crop
         raise SpecMismatchError(f"A map state of {self.c} channels over {self.full} cells has "
                                 f"{self.c * self.full[0] * self.full[1]} dims; got {d}.")  # fmt: skip
 
 
-def crop_windows(obs: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
-    """``"b t w h 3"`` -> ``"b t k k 3"``: one crop per window, the same for all its steps, at a
+def crop_windows(obs: Tensor, sides: tuple[int, int], generator: torch.Generator | None = None) -> Tensor:
+    """``"b t w h 3"`` -> ``"b t kw kh 3"`` (``sides``): one crop per window, the same for all its steps, at a
     random place that keeps the first step's agent ``MARGIN`` cells from the crop's edge (or as
     far as the grid's own edge allows)."""
     b, _, w, h, _ = obs.shape
@@ -71,11 +74,12 @@ def crop_windows(obs: Tensor, k: int, generator: torch.Generator | None = None) 
     if not bool(agent.any(dim=1).all()):
         raise SpecMismatchError("Training on crops needs the agent's cell (object 10) in every window's first grid.")
     flat = agent.float().argmax(dim=1)
-    corners = [_corner(flat // h, w, k, generator), _corner(flat % h, h, k, generator)]
-    span = torch.arange(k, device=obs.device)
-    xs, ys = (rearrange(c, "b -> b 1") + span for c in corners)
+    xs, ys = (
+        rearrange(_corner(pos, side, k, generator), "b -> b 1") + torch.arange(k, device=obs.device)
+        for pos, side, k in ((flat // h, w, sides[0]), (flat % h, h, sides[1]))
+    )
     rows = torch.arange(b, device=obs.device)
-    cropped = obs[rearrange(rows, "b -> b 1 1"), :, rearrange(xs, "b k -> b k 1"), rearrange(ys, "b k -> b 1 k")]
+    cropped = obs[rearrange(rows, "b -> b 1 1"), :, rearrange(xs, "b x -> b x 1"), rearrange(ys, "b y -> b 1 y")]
     return rearrange(cropped, "b x y t c -> b t x y c")
 
 
@@ -104,7 +108,7 @@ class MapEncoder(nn.Module):
 
     def check(self, obs: Tensor) -> None:
         k = self.sides.crop
-        if k and tuple(obs.shape[1:]) == (k, k, 3) and not obs.dtype.is_floating_point:
+        if k and tuple(obs.shape[1:]) == (*k, 3) and not obs.dtype.is_floating_point:
             return
         self.cells.check(obs)
 
@@ -168,8 +172,8 @@ class GridMapLevel(Level):
     ``dim`` is derived: ``channels * w * h``; the config's ``dim`` is ignored.
     args: ``channels`` (int, default 4): state channels per cell; ``conv`` (int, default 32):
     hidden channels of the encoder, predictor and inverse model; ``crop`` (int, default 0):
-    train on ``crop x crop`` crops around the agent (0: the whole map; a one-level stack only,
-    since the levels above read whole maps).
+    train on ``crop x crop`` crops around the agent (0: the whole map; a side no longer than
+    ``crop`` stays whole; a one-level stack only, since the levels above read whole maps).
     """
 
     accepts = ("grid",)
@@ -178,7 +182,7 @@ class GridMapLevel(Level):
     def from_spec(cls, spec: LevelSpec) -> "GridMapLevel":
         w, h, _ = spec.obs_spec.shape
         args = spec.config.args
-        sides = MapSides(int(args.get("channels", 4)), w, h, _crop_arg(args.get("crop", 0), w, h))
+        sides = MapSides(int(args.get("channels", 4)), w, h, _crop_arg(args.get("crop", 0)))
         hidden = int(args.get("conv", 32))
         n = spec.action_spec.input_dim
         return cls(spec, MapEncoder(sides, hidden), MapPredictor(sides, n, hidden), MapInverse(sides, n, hidden))
@@ -189,7 +193,8 @@ class GridMapLevel(Level):
 
     def training_view(self, obs: Tensor) -> Tensor:
         """Training windows ``"b t w h 3"`` -> crops ``"b t k k 3"`` around the agent (or as is)."""
-        return crop_windows(obs, self.encoder.sides.crop) if self.crops_training else obs
+        sides = self.encoder.sides.crop
+        return crop_windows(obs, sides) if sides else obs
 
     @property
     def dim(self) -> int:
@@ -211,10 +216,9 @@ class GridMapLevel(Level):
         return self.encoder.trunk(one_hot), target
 
 
-def _crop_arg(value: object, w: int, h: int) -> int:
-    """``args.crop`` checked: 0, or an int from ``2 * MARGIN + 1`` to below the grid's sides."""
+def _crop_arg(value: object) -> int:
+    """``args.crop`` checked: 0 or an int of at least ``2 * MARGIN + 1``."""
     k = value if isinstance(value, int) and not isinstance(value, bool) else -1
-    if k != 0 and not 2 * MARGIN + 1 <= k < min(w, h):
-        raise ConfigError(f"gridmap: args.crop must be 0 (whole map) or an integer in [{2 * MARGIN + 1}, "
-                          f"{min(w, h) - 1}] for this {w}x{h} grid; got {value!r}.")  # fmt: skip
+    if k != 0 and k < 2 * MARGIN + 1:
+        raise ConfigError(f"gridmap: args.crop must be 0 (whole map) or an integer >= {2 * MARGIN + 1}; got {value!r}.")
     return k

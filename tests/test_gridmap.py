@@ -39,7 +39,7 @@ def test_crops_are_slices_that_keep_the_agent_off_their_edges() -> None:
     gen = torch.Generator().manual_seed(0)
     obs, xy = grids(64, 2, gen)
     k = 7
-    crops = crop_windows(obs, k, gen)
+    crops = crop_windows(obs, (k, k), gen)
     assert crops.shape == (64, 2, k, k, 3)
     for i, (x, y) in enumerate(xy.tolist()):
         cx, cy = [int(v) for v in (crops[i, 0, :, :, 0] == AGENT).nonzero()[0]]
@@ -54,7 +54,7 @@ def test_crop_places_vary() -> None:
     gen = torch.Generator().manual_seed(1)
     obs = torch.ones(200, 2, W, H, 3, dtype=torch.uint8)
     obs[:, :, 6, 5, 0] = AGENT  # mid-grid: 3 x 3 crop places keep it MARGIN from their edges
-    places = {tuple((c[0, :, :, 0] == AGENT).nonzero()[0].tolist()) for c in crop_windows(obs, 7, gen)}
+    places = {tuple((c[0, :, :, 0] == AGENT).nonzero()[0].tolist()) for c in crop_windows(obs, (7, 7), gen)}
     assert places == {(x, y) for x in range(2, 5) for y in range(2, 5)}
 
 
@@ -65,7 +65,7 @@ def test_a_crop_encodes_and_predicts_as_the_whole_map_does() -> None:
         torch.nn.init.normal_(p, std=0.3)
     gen = torch.Generator().manual_seed(2)
     obs, _ = grids(8, 1, gen)
-    crops = crop_windows(obs, 7, gen)
+    crops = crop_windows(obs, (7, 7), gen)
     a = lv.action_input(torch.randint(0, 3, (8,), generator=gen))
     whole = rearrange(lv.predict(lv.encode(obs[:, 0]), a), "b (c w h) -> b c w h", c=C, w=W, h=H)
     part = rearrange(lv.predict(lv.encode(crops[:, 0]), a), "b (c w h) -> b c w h", c=C, w=7, h=7)
@@ -92,17 +92,24 @@ def test_crop_needs_one_level() -> None:
         HJEPA.from_config(ExperimentConfig(levels=levels), ObsSpec("grid", (W, H, 3), "uint8"), ACTIONS)
 
 
-@pytest.mark.parametrize("crop", [3, 11, 20, "7", True, -1])
+@pytest.mark.parametrize("crop", [3, "7", True, -1])
 def test_bad_crop_is_refused(crop: object) -> None:
     with pytest.raises(ConfigError, match="args.crop"):
         level(crop)
+
+
+def test_a_crop_keeps_the_sides_the_grid_does_not_exceed() -> None:
+    assert level(crop=12).encoder.sides.crop == (12, H)
+    assert level(crop=13).encoder.sides.crop is None and not level(crop=13).crops_training
+    obs, _ = grids(3, 2, torch.Generator().manual_seed(5))
+    assert level(crop=12).training_view(obs).shape == (3, 2, 12, H, 3)
 
 
 def test_crop_needs_the_agent() -> None:
     obs, _ = grids(2, 2, torch.Generator().manual_seed(4))
     obs[1, 0, ..., 0] = 1
     with pytest.raises(SpecMismatchError, match="agent"):
-        crop_windows(obs, 7)
+        crop_windows(obs, (7, 7))
 
 
 def test_wrong_state_width_is_refused() -> None:
