@@ -158,10 +158,14 @@ def config_for_dataset(env_id: str, obs_kind: str, collector: dict, seed: int = 
 
 
 def with_levels(cfg: ExperimentConfig, k: int) -> ExperimentConfig:
-    """Keep the first ``k`` levels, or add temporal levels (stride 4) up to ``k``."""
+    """Keep the first ``k`` levels, or add temporal levels (stride 4) up to ``k``. Above a
+    level 0 that trains on crops (``gridmap``'s ``args.crop``), level 0 trains on whole maps:
+    the levels above read its whole states."""
     if k < 1:
         raise ConfigError(f"--levels must be >= 1, got {k}.")
     levels = list(cfg.levels[:k])
+    if k > 1 and levels[0].args.get("crop"):
+        levels[0] = dataclasses.replace(levels[0], args={**levels[0].args, "crop": 0})
     while len(levels) < k:
         levels.append(LevelConfig(kind="temporal", dim=levels[-1].dim, stride=4))
     return dataclasses.replace(cfg, levels=tuple(levels))

@@ -310,3 +310,17 @@ def test_fixed_layout_suites_plan_on_the_graph_and_random_layouts_do_not() -> No
     # an unseen layout is not in any memory: beam search with critics, on three levels
     assert SUITES["fourrooms-random"].configurator.planner == "beam"
     assert EXPERIMENTS["fourrooms-random"]().critic.enabled and len(EXPERIMENTS["fourrooms-random"]().levels) == 3
+
+
+def test_levels_above_a_cropping_level0_make_it_train_on_whole_maps() -> None:
+    from hjepa.experiments.presets import fourrooms, with_levels
+    from hjepa.specs import ActionSpec, ObsSpec
+    from hjepa.stack import HJEPA
+
+    assert with_levels(fourrooms(quick=True), 1).levels[0].args["crop"] == 11
+    grown = with_levels(fourrooms(quick=True), 3)
+    assert grown.levels[0].args["crop"] == 0 and [lv.kind for lv in grown.levels] == ["gridmap", "temporal", "temporal"]
+    obs, actions = ObsSpec("grid", (19, 19, 3), "uint8"), ActionSpec("discrete", n=3, env_actions=(0, 1, 2))
+    assert not HJEPA.from_config(grown, obs, actions).levels[0].crops_training
+    with pytest.raises(ConfigError, match="crop"):
+        HJEPA.from_config(dataclasses.replace(grown, levels=(fourrooms().levels[0],) + grown.levels[1:]), obs, actions)
