@@ -30,13 +30,14 @@ BINS = ((1, 12), (13, 24), (25, 999))
 
 
 def next_pose_table(nav, poses: np.ndarray, env_actions) -> np.ndarray:
+    """``"m a"``: the pose index each action leads to; a pose the memory lacks counts as staying."""
     index = {tuple(int(v) for v in p): i for i, p in enumerate(poses)}
     nxt = np.zeros((len(poses), len(env_actions)), dtype=np.int64)
     for i, p in enumerate(poses):
         for a, env_a in enumerate(env_actions):
             nav.set_pose(*(int(v) for v in p))
             nav.step(env_a)
-            nxt[i, a] = index[nav.pose]
+            nxt[i, a] = index.get(nav.pose, i)
     return nxt
 
 

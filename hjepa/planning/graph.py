@@ -37,6 +37,12 @@ NO_EDGE = -1
 RADIUS_SCALE = 3.0
 """Default snapping radius, in median gaps between nodes: at 2, a few slightly-off predicted
 turns fell outside it and tore fourrooms graphs apart (docs/results.md, session 6)."""
+TORN = 1.5
+"""A prediction whose nearest node is the node it came from, but whose next-nearest node is
+within the radius and at most this many times as far, is torn between staying and moving: the
+graph keeps the move. A wrong move edge costs the agent one step (it sees the move blocked and
+drops the edge, :meth:`LatentGraph.observe`); a dropped right one can cut the only way through
+a doorway (mazerooms, docs/results.md, session 7)."""
 PROJECTED = 256
 """States wider than this are compared through a fixed random projection (distances kept to
 a few percent: Johnson-Lindenstrauss), so that snapping stays cheap on map states."""
@@ -67,11 +73,14 @@ def keys_of(states: Tensor, proj: Tensor | None) -> Tensor:
     return states if proj is None else states @ proj
 
 
-def nearest_keys(query: Tensor, keys: Tensor, keys_sq: Tensor) -> tuple[Tensor, Tensor]:
+def nearest_keys(query: Tensor, keys: Tensor, keys_sq: Tensor, k: int = 1) -> tuple[Tensor, Tensor]:
     """Nearest of ``keys "m p"`` (squared norms ``keys_sq "m"``) to each ``query "n p"``: indices
-    and distances ``"n"``. One matrix product (``torch.cdist`` took ~9 ms a call at m = 3,196 on
-    the busy 2-core machine)."""
+    and distances ``"n"`` (``"n k"`` for ``k > 1``, nearest first). One matrix product
+    (``torch.cdist`` took ~9 ms a call at m = 3,196 on the busy 2-core machine)."""
     d2 = torch.addmm(keys_sq[None], query, keys.T, alpha=-2.0) + query.pow(2).sum(1, keepdim=True)
+    if k > 1:
+        best = d2.topk(k, dim=1, largest=False)
+        return best.indices, best.values.clamp_min(0.0).sqrt()
     best = d2.min(dim=1)
     return best.indices, best.values.clamp_min(0.0).sqrt()
 
@@ -131,11 +140,21 @@ def build_graph(nodes: Tensor, step: StepFn, actions: Tensor, edge_cost: int, ra
     with torch.no_grad():
         for i in range(0, m * n_act, batch):
             pred = step(nodes[src[i : i + batch]], actions[act[i : i + batch]])
-            idx, dist = nearest_keys(keys_of(pred, proj), keys, keys_sq)
-            succ[i : i + batch] = np.where((dist <= radius).numpy(), idx.numpy(), NO_EDGE)
+            idx, dist = nearest_keys(keys_of(pred, proj), keys, keys_sq, k=2)
+            succ[i : i + batch] = snap_successors(idx, dist, src[i : i + batch], radius)
     succ = rearrange(succ, "(m a) -> m a", a=n_act)
     succ[succ == np.arange(m)[:, None]] = NO_EDGE  # self-loops never shorten a path
     return LatentGraph(nodes, succ, radius, int(edge_cost), proj, m * n_act)
+
+
+def snap_successors(idx: Tensor, dist: Tensor, src: Tensor, radius: float) -> np.ndarray:
+    """Successor nodes ``"n"`` of predictions whose two nearest nodes are ``idx, dist: "n 2"``
+    (from nodes ``src "n"``): the nearest within ``radius``, or the next-nearest where the
+    nearest is the source and the prediction is torn between them (:data:`TORN`)."""
+    near, second = idx[:, 0], idx[:, 1]
+    torn = (near == src) & (dist[:, 1] <= radius) & (dist[:, 1] <= TORN * dist[:, 0])
+    chosen = torch.where(torn, second, near)
+    return np.where((dist[:, 0] <= radius).numpy() | torn.numpy(), chosen.numpy(), NO_EDGE)
 
 
 def distances_to(succ: np.ndarray, goal: int) -> np.ndarray:

@@ -1,0 +1,78 @@
+"""Can a ``gridmap`` level 0 imagine the graph of a layout it holds no memory of?
+
+Breadth-first search over the model alone: from one encoded observation, predict every action's
+successor, snap each cell of the prediction onto the nearest embedding of a cell code (the codes
+in the observation and the agent's four directions), and key the node by its codes. A crisp
+model finds exactly the layout's poses (4 per free cell); one whose predicted cells fall near
+the middle between two codes finds states with two agents or none, and the search blows up.
+
+    python scripts/imagine_probe.py runs/RUN/checkpoints/last.ckpt [max depth, default 15]
+
+Shapes: ``q`` codes kept, ``c w h`` the map state.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import torch
+from einops import rearrange
+
+from hjepa.checkpoint import load_module
+from hjepa.data.storage import OfflineDataset
+from hjepa.levels.gridmap import AGENT
+
+N_CODES_PER_OBJECT = 24  # colours x states: CellOneHot's index is object * 24 + colour * 4 + state
+
+
+@torch.no_grad()
+def codebook(level, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cell codes of ``obs`` plus the agent's four directions, and their embeddings ``"q c"``."""
+    cells = level.encoder.cells
+    present = torch.unique((obs.to(torch.int32) * cells.radix).sum(-1))
+    agent = torch.arange(4) + AGENT * N_CODES_PER_OBJECT
+    codes = torch.unique(torch.cat([present, agent]))
+    emb = level.encoder.convs(rearrange(cells.table[codes], "q ch -> q ch 1 1"))
+    return codes, rearrange(emb, "q c 1 1 -> q c")
+
+
+@torch.no_grad()
+def main(ckpt: str, max_depth: int = 15) -> None:
+    torch.set_num_threads(2)
+    module = load_module(ckpt)
+    level = module.stack.levels[0]
+    obs = torch.from_numpy(np.array(OfflineDataset.open(module.hparams["data_path"]).obs[0]))[None]
+    c, w, h = level.map_shape
+    codes, emb = codebook(level, obs)
+    print(f"{len(codes)} codes, smallest gap between their embeddings {float(torch.pdist(emb).min()):.2f}")
+
+    def snap(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        d = torch.cdist(rearrange(s, "n (c w h) -> n (w h) c", c=c, w=w, h=h), emb)
+        idx = d.argmin(-1)
+        return rearrange(emb[idx], "n (w h) c -> n (c w h)", w=w, h=h), codes[idx], d.min(-1).values
+
+    start, key, _ = snap(level.encode(obs))
+    nodes, seen, frontier = [start[0]], {key[0].numpy().tobytes()}, [0]
+    acts = level.action_input(torch.arange(level.action_spec.n))
+    free = int(((obs[0, ..., 0] == 1) | (obs[0, ..., 0] == AGENT)).sum())
+    for depth in range(1, max_depth + 1):
+        s = torch.stack([nodes[i] for i in frontier])
+        pred = level.predict(s.repeat_interleave(len(acts), 0), acts.repeat(len(frontier), 1))
+        snapped, keys, err = snap(pred)
+        agents = (keys // N_CODES_PER_OBJECT == AGENT).sum(1)
+        frontier = []
+        for j in range(len(pred)):
+            kb = keys[j].numpy().tobytes()
+            if kb not in seen:
+                seen.add(kb)
+                frontier.append(len(nodes))
+                nodes.append(snapped[j])
+        print(f"depth {depth:>2}: nodes {len(nodes):>6} (the layout has {4 * free} poses), predictions with "
+              f"one agent {float((agents == 1).float().mean()):.3f}, largest cell error {float(err.max()):.2f}")
+        if not frontier:
+            break
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], *(int(a) for a in sys.argv[2:3]))
