@@ -317,7 +317,7 @@ def test_levels_above_a_cropping_level0_make_it_train_on_whole_maps() -> None:
     from hjepa.specs import ActionSpec, ObsSpec
     from hjepa.stack import HJEPA
 
-    assert with_levels(fourrooms(quick=True), 1).levels[0].args["crop"] == 11
+    assert with_levels(fourrooms(quick=True), 1).levels[0].args["crop"] == 7
     grown = with_levels(fourrooms(quick=True), 3)
     assert grown.levels[0].args["crop"] == 0 and [lv.kind for lv in grown.levels] == ["gridmap", "temporal", "temporal"]
     obs, actions = ObsSpec("grid", (19, 19, 3), "uint8"), ActionSpec("discrete", n=3, env_actions=(0, 1, 2))
