@@ -47,16 +47,17 @@ def test_build_graph_snaps_predictions_and_drops_self_loops_and_strays() -> None
 
 
 def test_a_move_torn_between_staying_and_moving_keeps_its_edge() -> None:
-    """Nodes at 0, 1, 2, 3 on a line; "right" from node 1 predicted 0.45 along (nearly as near
-    node 2 as node 1: the edge is kept) and 0.1 along from node 2 (clearly blocked: no edge)."""
+    """Nodes at 0, 1, 2, 3 on a line; "right" from node 1 predicted 0.47 along (nearly as near
+    node 2 as node 1: the edge is kept), from node 0 0.4 along (1.5x as far from node 1: no
+    edge) and 0.1 along from node 2 (clearly blocked: no edge)."""
     nodes = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
 
     def step(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        shift = torch.where(s[:, 0] == 1.0, 0.45, 0.1)
+        shift = torch.where(s[:, 0] == 1.0, 0.47, torch.where(s[:, 0] == 0.0, 0.4, 0.1))
         return s + torch.where(a == 1, shift, torch.zeros_like(shift))[:, None]
 
     g = build_graph(nodes, step, torch.tensor([0, 1]), 1, radius_scale=3.0)
-    assert g.succ[1, 1] == 2  # torn: 0.45 from node 1, 0.55 from node 2
+    assert g.succ[1, 1] == 2  # torn: 0.47 from node 1, 0.53 from node 2
     assert g.succ[2, 1] == NO_EDGE and g.succ[0, 1] == NO_EDGE  # 0.1 from their own node: blocked
     assert (g.succ[:, 0] == NO_EDGE).all()  # action 0 stays: self-loops dropped
 
