@@ -114,6 +114,28 @@ def test_above_level_0_a_dead_end_state_plans_from_the_nearest_node_with_a_path(
     assert len(memory.plan(0, torch.arange(3), state, target=0, horizon=10).actions) == 0  # level 0 keeps its node
 
 
+def test_loose_edges_fill_gaps_only_when_the_graph_has_no_path() -> None:
+    """Nodes 0..3 on a line (1-d states), "right" (action 1) steps one node, except from node 1,
+    whose step is predicted 0.4 along (the next node 1.5x as far: loose, not torn); "left"
+    (action 0) steps back everywhere."""
+    nodes = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
+
+    def step(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        right = torch.where(s[:, 0] == 1.0, 0.4, 1.0)
+        return (s[:, 0] + torch.where(a == 1, right, -torch.ones_like(right))).clamp(0, 3)[:, None]
+
+    memory = PlanningMemory(_LineStack(step), nodes)
+    g, _ = memory.graph(0, torch.tensor([0, 1]))
+    assert g.succ[1, 1] == NO_EDGE and g.loose[1, 1] == 2 and (g.loose >= 0).sum() == 1
+    plan = memory.plan(0, torch.tensor([0, 1]), nodes[0], target=3, horizon=10)
+    assert plan.actions.tolist() == [1, 1, 1]  # only through the loose edge
+    assert memory.plan(0, torch.tensor([0, 1]), nodes[3], target=0, horizon=10).actions.tolist() == [0, 0, 0]
+    memory.took(nodes[1], 1)
+    memory.observe(nodes[1])  # the env blocked it: the loose edge is gone, and so is the plan
+    assert g.loose[1, 1] == NO_EDGE
+    assert len(memory.plan(0, torch.tensor([0, 1]), nodes[0], target=3, horizon=10).actions) == 0
+
+
 class _PoseStack(torch.nn.Module):
     """A perfect one-level 'model' of a MiniGrid layout: one-hot poses, the true dynamics."""
 

@@ -44,6 +44,11 @@ graph keeps the move. A wrong move edge costs the agent one step (it sees the mo
 drops the edge, :meth:`LatentGraph.observe`); a dropped right one can cut the only way through
 a doorway. At 1.5 moves into fourrooms' walls got edges and detours cost SPL (0.98 -> 0.66 on
 one checkpoint); at 1.2 every doorway exit measured kept its edge (docs/results.md, session 7)."""
+LOOSE = 3.0
+"""The same rule at a looser ratio gives a second table of edges, used only when the graph's own
+edges hold no path to the target (:meth:`LatentGraph.merged`): a doorway exit predicted at ratio
+1.2-3 then still joins the two halves of a maze, while moves into walls never lengthen a path
+the graph already has (fourrooms seed 1, docs/results.md, session 7)."""
 PROJECTED = 256
 """States wider than this are compared through a fixed random projection (distances kept to
 a few percent: Johnson-Lindenstrauss), so that snapping stays cheap on map states."""
@@ -106,6 +111,8 @@ class LatentGraph:
     edge_cost: int
     proj: Tensor | None = None
     calls: int = 0
+    loose: np.ndarray | None = None
+    """``"m a"`` torn moves at ratio :data:`LOOSE` where ``succ`` has no edge (else NO_EDGE)."""
 
     def observe(self, node: int, action: int, reached: int) -> bool:
         """Record that ``action`` from ``node`` led to ``reached``; True if that changed an edge.
@@ -116,7 +123,14 @@ class LatentGraph:
         new = NO_EDGE if reached == node else reached
         changed = int(self.succ[node, action]) != new
         self.succ[node, action] = new
+        if self.loose is not None and self.loose[node, action] != NO_EDGE:
+            self.loose[node, action] = NO_EDGE
+            changed = True
         return changed
+
+    def merged(self) -> np.ndarray:
+        """The edges with the loose ones filling the gaps (the fallback when ``succ`` has no path)."""
+        return self.succ if self.loose is None else np.where(self.succ >= 0, self.succ, self.loose)
 
 
 def build_graph(nodes: Tensor, step: StepFn, actions: Tensor, edge_cost: int, radius_scale: float = RADIUS_SCALE,
@@ -137,23 +151,26 @@ def build_graph(nodes: Tensor, step: StepFn, actions: Tensor, edge_cost: int, ra
     radius = radius_scale * float(gaps.median())
     src = repeat(torch.arange(m), "m -> (m a)", a=n_act)
     act = repeat(torch.arange(n_act), "a -> (m a)", m=m)
-    succ = np.full(m * n_act, NO_EDGE, dtype=np.int64)
+    succ, loose = np.full(m * n_act, NO_EDGE, dtype=np.int64), np.full(m * n_act, NO_EDGE, dtype=np.int64)
     with torch.no_grad():
         for i in range(0, m * n_act, batch):
             pred = step(nodes[src[i : i + batch]], actions[act[i : i + batch]])
             idx, dist = nearest_keys(keys_of(pred, proj), keys, keys_sq, k=2)
             succ[i : i + batch] = snap_successors(idx, dist, src[i : i + batch], radius)
-    succ = rearrange(succ, "(m a) -> m a", a=n_act)
+            loose[i : i + batch] = snap_successors(idx, dist, src[i : i + batch], radius, LOOSE)
+    succ, loose = (rearrange(t, "(m a) -> m a", a=n_act) for t in (succ, loose))
     succ[succ == np.arange(m)[:, None]] = NO_EDGE  # self-loops never shorten a path
-    return LatentGraph(nodes, succ, radius, int(edge_cost), proj, m * n_act)
+    loose[(loose == np.arange(m)[:, None]) | (succ >= 0)] = NO_EDGE
+    return LatentGraph(nodes, succ, radius, int(edge_cost), proj, m * n_act, loose)
 
 
-def snap_successors(idx: Tensor, dist: Tensor, src: Tensor, radius: float) -> np.ndarray:
+def snap_successors(idx: Tensor, dist: Tensor, src: Tensor, radius: float, ratio: float | None = None) -> np.ndarray:
     """Successor nodes ``"n"`` of predictions whose two nearest nodes are ``idx, dist: "n 2"``
     (from nodes ``src "n"``): the nearest within ``radius``, or the next-nearest where the
-    nearest is the source and the prediction is torn between them (:data:`TORN`)."""
+    nearest is the source and the prediction is torn between them (``ratio``, default :data:`TORN`)."""
     near, second = idx[:, 0], idx[:, 1]
-    torn = (near == src) & (dist[:, 1] <= radius) & (dist[:, 1] <= TORN * dist[:, 0])
+    ratio = TORN if ratio is None else ratio
+    torn = (near == src) & (dist[:, 1] <= radius) & (dist[:, 1] <= ratio * dist[:, 0])
     chosen = torch.where(torn, second, near)
     return np.where((dist[:, 0] <= radius).numpy() | torn.numpy(), chosen.numpy(), NO_EDGE)
 

@@ -84,14 +84,16 @@ class PlanningMemory:
         level = self.stack.levels[k]
         g = build_graph(self.states[k], level.predict, actions, self.stack.taus[k], self.radius_scale)
         self.graphs[k] = g
-        self._built[k] = g.succ.copy()
+        self._built[k] = (g.succ.copy(), None if g.loose is None else g.loose.copy())
         return g, g.calls
 
-    def _distances(self, k: int, target: int) -> np.ndarray:
-        """Edges from every node of level k's graph (built) to ``target``, cached until an edge changes."""
-        dist = self._dist.get((k, target))
+    def _distances(self, k: int, target: int, loose: bool = False) -> np.ndarray:
+        """Edges from every node of level k's graph (built) to ``target``, over its own edges or
+        with the loose ones (:meth:`LatentGraph.merged`), cached until an edge changes."""
+        dist = self._dist.get((k, target, loose))
         if dist is None:
-            dist = self._dist[(k, target)] = distances_to(self.graphs[k].succ, target)
+            g = self.graphs[k]
+            dist = self._dist[(k, target, loose)] = distances_to(g.merged() if loose else g.succ, target)
         return dist
 
     def reaches(self, k: int, state: Tensor, target: int) -> bool:
@@ -104,11 +106,13 @@ class PlanningMemory:
         calls: the predictor calls of building the graph if this call built it; state: the
         ``"h d"`` remembered states the path visits (the plan's states, no rollout needed)."""
         g, calls = self.graph(k, actions)
-        dist = self._distances(k, target)
+        dist, succ = self._distances(k, target), g.succ
         node = self.nearest(k, state)
+        if not np.isfinite(dist[node]) and g.loose is not None:  # no path: let the loose edges fill gaps
+            dist, succ = self._distances(k, target, loose=True), g.merged()
         if k > 0 and not np.isfinite(dist[node]):
             node = self._nearest_on_a_path(k, state, dist)
-        acts, visited = path_actions(g.succ, dist, node, horizon)
+        acts, visited = path_actions(succ, dist, node, horizon)
         return planners.PlanResult(torch.tensor(acts, dtype=torch.long), float(dist[node] * g.edge_cost),
                                    [float(dist[node])], calls, self.states[k][visited])  # fmt: skip
 
@@ -147,6 +151,7 @@ class PlanningMemory:
         """Start an episode from the model's graphs: edges corrected in the last episode are
         restored, so that every episode is planned from the world model alone."""
         self._last = None
-        for k, succ in self._built.items():
+        for k, (succ, loose) in self._built.items():
             self.graphs[k].succ = succ.copy()
+            self.graphs[k].loose = None if loose is None else loose.copy()
         self._dist = {}
