@@ -104,7 +104,6 @@ class MapEncoder(nn.Module):
         self.cells = CellOneHot(*sides.full)
         self.convs = conv_block([CHANNELS, hidden, sides.c], [1, 1])
         self.sides = sides
-        self.width, self.height = sides.full
 
     def check(self, obs: Tensor) -> None:
         k = self.sides.crop
@@ -192,7 +191,7 @@ class GridMapLevel(Level):
         return bool(self.encoder.sides.crop)
 
     def training_view(self, obs: Tensor) -> Tensor:
-        """Training windows ``"b t w h 3"`` -> crops ``"b t k k 3"`` around the agent (or as is)."""
+        """Training windows ``"b t w h 3"`` -> crops ``"b t kw kh 3"`` around the agent (or as is)."""
         sides = self.encoder.sides.crop
         return crop_windows(obs, sides) if sides else obs
 

@@ -50,8 +50,8 @@ class PlanningMemory:
         self.keys_sq = [k.pow(2).sum(1) for k in self.keys]
         self._asked: dict[int, tuple[Tensor, int]] = {}  # level -> (last state asked, its node)
         self.graphs: dict[int, LatentGraph] = {}
-        self._dist: dict[tuple[int, int], np.ndarray] = {}
-        self._built: dict[int, np.ndarray] = {}  # each graph's edges as the model predicted them
+        self._dist: dict[tuple[int, int, bool], np.ndarray] = {}  # (level, target, loose) -> distances
+        self._built: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}  # each graph's edges, loose edges as predicted
         self._last: tuple[int, int] | None = None  # level-0 (node, action) of the step just taken
 
     def __len__(self) -> int:
