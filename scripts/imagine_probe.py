@@ -21,9 +21,10 @@ from einops import rearrange
 
 from hjepa.checkpoint import load_module
 from hjepa.data.storage import OfflineDataset
+from hjepa.levels.grid import N_COLORS, N_STATES
 from hjepa.levels.gridmap import AGENT
 
-N_CODES_PER_OBJECT = 24  # colours x states: CellOneHot's index is object * 24 + colour * 4 + state
+N_CODES_PER_OBJECT = N_COLORS * N_STATES  # CellOneHot's index: (object * colours + colour) * states + state
 
 
 @torch.no_grad()

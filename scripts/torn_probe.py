@@ -19,26 +19,26 @@ from hjepa.agents.simple import agent_pose
 from hjepa.checkpoint import load_module
 from hjepa.data.storage import OfflineDataset
 from hjepa.envs.oracle import LayoutOracle
-from hjepa.planning.graph import distinct_observations, keys_of, projection
+from hjepa.planning.graph import distinct_observations, keys_of, nearest_keys
+from hjepa.planning.memory import PlanningMemory
 from planning_probe import next_pose_table
 
 RATIOS = (1.2, 1.5, 2.0, 3.0)
 
 
 @torch.no_grad()
-def two_nearest(level, z: torch.Tensor, n_act: int) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+def two_nearest(memory: PlanningMemory, n_act: int) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
     """Source nodes, and the two nearest nodes and their distances (in median node gaps) of every
-    (node, action) prediction."""
-    proj = projection(z.shape[1])
-    keys = keys_of(z, proj)
+    (node, action) prediction on level 0 of ``memory``, compared as ``build_graph`` does."""
+    level, z, keys, proj = memory.stack.levels[0], memory.states[0], memory.keys[0], memory.proj[0]
     gap = torch.cdist(keys, keys).fill_diagonal_(float("inf")).min(1).values.median()
     src, act = torch.arange(len(z)).repeat_interleave(n_act), torch.arange(n_act).repeat(len(z))
     best = [
-        (torch.cdist(keys_of(level.predict(z[src[i : i + 2048]], level.action_input(act[i : i + 2048])), proj), keys)
-         / gap).topk(2, largest=False)
+        nearest_keys(keys_of(level.predict(z[src[i : i + 2048]], level.action_input(act[i : i + 2048])), proj), keys,
+                     memory.keys_sq[0], k=2)
         for i in range(0, len(src), 2048)
     ]  # fmt: skip
-    return src.numpy(), torch.cat([b.indices for b in best]), torch.cat([b.values for b in best])
+    return src.numpy(), torch.cat([b[0] for b in best]), torch.cat([b[1] for b in best]) / gap
 
 
 def main(ckpt: str, radius: float = 3.0) -> None:
@@ -48,9 +48,7 @@ def main(ckpt: str, radius: float = 3.0) -> None:
     obs = distinct_observations(OfflineDataset.open(module.hparams["data_path"]).obs, 8192)
     poses = np.array([agent_pose(o) for o in obs])
     nxt = next_pose_table(LayoutOracle(cfg.data.env_id).nav(cfg.data.layout_seed), poses, stack.action_spec.env_actions)
-    with torch.no_grad():
-        z = torch.cat([stack.encode(torch.from_numpy(obs[i : i + 512]))[0] for i in range(0, len(obs), 512)])
-    src, idx, dist = two_nearest(stack.levels[0], z, nxt.shape[1])
+    src, idx, dist = two_nearest(PlanningMemory(stack, torch.from_numpy(obs)), nxt.shape[1])
     truth = nxt.reshape(-1)
     stays = idx[:, 0].numpy() == src
     blocked = truth == src

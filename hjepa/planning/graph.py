@@ -43,7 +43,8 @@ within the radius and at most this many times as far, is torn between staying an
 graph keeps the move. A wrong move edge costs the agent one step (it sees the move blocked and
 drops the edge, :meth:`LatentGraph.observe`); a dropped right one can cut the only way through
 a doorway. At 1.5 moves into fourrooms' walls got edges and detours cost SPL (0.98 -> 0.66 on
-one checkpoint); at 1.2 every doorway exit measured kept its edge (docs/results.md, session 7)."""
+one checkpoint); at 1.2 all three doorway exits one mazerooms checkpoint lost kept their edges,
+and gaps left at 1.2 are the loose edges' (:data:`LOOSE`; docs/results.md, session 7)."""
 LOOSE = 3.0
 """The same rule at a looser ratio gives a second table of edges, used only when the graph's own
 edges hold no path to the target (:meth:`LatentGraph.merged`): a doorway exit predicted at ratio
