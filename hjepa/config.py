@@ -93,9 +93,18 @@ class LossConfig:
     walls rarely (7% of fourrooms' steps), and a model that has not learnt them predicts walking
     through walls, which costs the graph planner detours (docs/results.md)."""
 
+    hard_focus: float = 0.0
+    """Level 0's one-step prediction term: pairs weigh ``(error / mean error) ** hard_focus``
+    (without gradient through the weight; 0: all alike). Rare transitions a random walk
+    seldom shows (a fixed layout's doorway exits) stay badly predicted under a plain mean and
+    tear the latent graph apart at doorways (docs/results.md, session 7); a focus on the
+    hardest pairs trains them harder."""
+
     def __post_init__(self) -> None:
         if self.still_weight < 0:
             raise ConfigError(f"loss.still_weight must be >= 0, got {self.still_weight}.")
+        if self.hard_focus < 0:
+            raise ConfigError(f"loss.hard_focus must be >= 0, got {self.hard_focus}.")
 
 
 @dataclass(frozen=True)

@@ -130,8 +130,8 @@ class HJEPA(nn.Module):
         x_on = x_tg = rearrange(obs, "b t ... -> (b t) ...")
         groups_bt = repeat(groups, "b -> (b t)", t=t) if groups is not None else None
         below_actions = self.levels[0].action_input(actions)
-        still = None  # "b t-1": the observation did not change (only needed to reweigh those pairs)
-        if self.loss_cfg.still_weight != 1.0:
+        still = None  # "b t-1": the observation did not change (only needed to reweigh pairs)
+        if self.loss_cfg.still_weight != 1.0 or self.loss_cfg.hard_focus > 0:
             still = rearrange(obs[:, 1:] == obs[:, :-1], "b t ... -> b t (...)").all(-1)
         terms: dict[str, Tensor] = {}
         passes: list[LevelPass] = []
@@ -188,12 +188,16 @@ class HJEPA(nn.Module):
 
     def _pred_loss(self, pred: Tensor, target: Tensor, still: Tensor | None) -> Tensor:
         """MSE of ``"b p d"`` predictions; with ``still: "b p"`` (level 0), a weighted mean that
-        weighs pairs whose observation did not change ``loss.still_weight``."""
-        w = self.loss_cfg.still_weight
+        weighs pairs whose observation did not change ``loss.still_weight``, and every pair by
+        its error relative to the mean to the power ``loss.hard_focus``."""
+        w, focus = self.loss_cfg.still_weight, self.loss_cfg.hard_focus
         if still is None:
             return F.mse_loss(pred.float(), target.float())
         weights = torch.where(still, w, 1.0)
         per_pair = (pred.float() - target.float()).pow(2).mean(-1)
+        if focus > 0:
+            err = per_pair.detach()
+            weights = weights * (err / err.mean().clamp_min(1e-12)).pow(focus)
         return (weights * per_pair).sum() / weights.sum().clamp_min(1e-8)
 
     def _pair_index(self, b: int, n_pairs: int, device: torch.device) -> Tensor:

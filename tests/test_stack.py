@@ -143,3 +143,28 @@ def test_still_weight_weighs_level0_pairs_whose_observation_does_not_change(debu
     assert weighted == pytest.approx(expected, rel=1e-5) and weighted != pytest.approx(plain, rel=1e-3)
     with pytest.raises(ConfigError, match="still_weight"):
         dataclasses.replace(debug_cfg.loss, still_weight=-1.0)
+
+
+def test_hard_focus_weighs_level0_pairs_by_their_relative_error(debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
+    import dataclasses
+
+    from hjepa.errors import ConfigError
+
+    _, batch = make_stack(debug_cfg, tiny_data)
+    obs, actions = batch["obs"], batch["actions"]
+    cfg = dataclasses.replace(debug_cfg, loss=dataclasses.replace(debug_cfg.loss, hard_focus=2.0))
+    stack, _ = make_stack(cfg, tiny_data)
+    out = stack(obs, actions)
+    per_pair = (out.passes[0].predictions.float() - out.passes[0].next_targets.float()).pow(2).mean(-1).detach()
+    weights = (per_pair / per_pair.mean()).pow(2.0)
+    expected = float((weights * per_pair).sum() / weights.sum())
+    assert float(out.terms["level0/pred"]) == pytest.approx(expected, rel=1e-5)
+    assert expected > float(per_pair.mean()) * 1.01  # the hardest pairs count for more than in a plain mean
+    # the weights carry no gradient: the loss's gradient is the weighted one of each pair's error
+    pred = out.passes[0].predictions
+    (grad,) = torch.autograd.grad(out.terms["level0/pred"], pred, retain_graph=True)
+    diff = pred.float() - out.passes[0].next_targets.float()
+    manual = (weights / weights.sum())[..., None] * 2 * diff.detach() / diff.shape[-1]
+    torch.testing.assert_close(grad.float(), manual, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ConfigError, match="hard_focus"):
+        dataclasses.replace(debug_cfg.loss, hard_focus=-1.0)
