@@ -181,9 +181,9 @@ def evaluate_agents(stack: torch.nn.Module, env_id: str, tasks: Sequence[Task | 
 
 
 def planning_memory(data: object, cfg: EvalConfig) -> torch.Tensor | None:
-    """The "graph" planner's memory: the distinct observations of the dataset ``data`` (an
-    OfflineDataset), or None when the configurator does not plan on graphs."""
-    if cfg.configurator.planner != "graph":
+    """The "graph" planner's (and the "field" cost's) memory: the distinct observations of the
+    dataset ``data`` (an OfflineDataset), or None when the configurator uses no graph."""
+    if cfg.configurator.planner != "graph" and cfg.configurator.upper != "field":
         return None
     return torch.from_numpy(distinct_observations(data.obs, MAX_NODES, cfg.seed))
 

@@ -71,6 +71,10 @@ class LossConfig:
     smooth: float = 0.0
     """Temporal similarity: squared distance between consecutive states of a level (EB-JEPA's
     temporal-similarity term); pulls states that are few steps apart close together."""
+    smooth_from: int = 0
+    """The lowest level the smoothness term applies to: a level that must keep fast features
+    (PointMaze's level 0 needs the velocity to predict) stays out of it, while the levels
+    above learn slow ones (where the ball is, not how fast it goes)."""
     idm: float = 1.0
     """Inverse dynamics: predict the action from consecutive abstract states."""
     upward: float = 0.5
@@ -103,6 +107,8 @@ class LossConfig:
     def __post_init__(self) -> None:
         if self.still_weight < 0:
             raise ConfigError(f"loss.still_weight must be >= 0, got {self.still_weight}.")
+        if self.smooth_from < 0:
+            raise ConfigError(f"loss.smooth_from must be >= 0, got {self.smooth_from}.")
         if self.hard_focus < 0:
             raise ConfigError(f"loss.hard_focus must be >= 0, got {self.hard_focus}.")
 

@@ -180,7 +180,7 @@ class HJEPA(nn.Module):
         inv = level.inverse_dynamics(s_from, s_next)
         env_pairs = _take(env_actions, idx) if k == 0 else env_actions
         terms["idm"] = self._idm_loss(k, level, inv, a_pairs, env_pairs)
-        if self.loss_cfg.smooth > 0:
+        if self.loss_cfg.smooth > 0 and k >= self.loss_cfg.smooth_from:
             terms["smooth"] = F.mse_loss(s_next.float(), s_from.float())
         reg = self.regularizer(rearrange(s, "b t d -> (b t) d"), groups)
         terms.update(reg)

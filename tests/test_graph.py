@@ -245,3 +245,35 @@ def test_tiny_bench_with_the_graph_planner_reads_the_memory_from_the_dataset(tmp
     nodes = len(distinct_observations(OfflineDataset.open(tmp_path / "data").obs, MAX_NODES))
     assert hjepa_calls >= 3 * nodes  # level 0's graph was built over the dataset's distinct observations
     assert doc["agents"]["oracle"]["success"] == 1.0
+
+
+def test_hjepa_agent_with_a_field_plans_level_0_alone_costed_by_level_1s_graph(trained_stack, tiny_data_set) -> None:
+    from hjepa.planning.configurator import PlanSpec
+
+    import copy
+
+    stack, data = copy.deepcopy(trained_stack), tiny_data_set
+    torch.manual_seed(0)
+    for p in stack.levels[1].predictor.parameters():  # the untrained predictor copies its input: no edges
+        p.data += 0.1 * torch.randn_like(p)
+    memory = torch.from_numpy(distinct_observations(data.obs, 512))
+    nav = LayoutOracle("MiniGrid-Empty-8x8-v0").nav(0)
+    nav.set_pose(1, 1, 0)
+    agent = HJEPAAgent(stack, RuleConfigurator(upper="field", flat_horizon=2, graph_radius=50.0), seed=0,
+                       memory=memory)  # a wide radius: the perturbed predictions still land on nodes
+    agent.reset(nav.observation(), goal_observation(nav, (5, 5)))
+    actions = [agent.act(nav.observation()) for _ in range(2)]
+    assert all(0 <= a < stack.action_spec.n for a in actions)
+    (spec,) = agent.trace[0].specs
+    assert spec.level == 0 and spec.field_level == 1 and spec.horizon == 2
+    assert np.isfinite(agent.trace[0].levels[0].distance)  # the field's cost of the current state
+    built = len(agent.planner.memory) * len(agent.planner.library[1])
+    assert agent.trace[0].calls >= built > agent.trace[1].calls  # level 1's graph, built once
+    agent = HJEPAAgent(stack, RuleConfigurator(upper="field"), seed=0)
+    agent.reset(nav.observation(), goal_observation(nav, (5, 5)))
+    with pytest.raises(ConfigError, match="memory"):
+        agent.act(nav.observation())
+    with pytest.raises(ConfigError, match="field_level"):
+        RuleConfigurator(upper="field", field_level=3).configure(stack, [], [])
+    with pytest.raises(ConfigError, match="field"):
+        PlanSpec(level=1, horizon=2, field_level=2)

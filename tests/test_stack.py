@@ -168,3 +168,19 @@ def test_hard_focus_weighs_level0_pairs_by_their_relative_error(debug_cfg: Exper
     torch.testing.assert_close(grad.float(), manual, rtol=1e-4, atol=1e-7)
     with pytest.raises(ConfigError, match="hard_focus"):
         dataclasses.replace(debug_cfg.loss, hard_focus=-1.0)
+
+
+def test_smooth_from_keeps_the_lower_levels_out_of_the_smoothness_term(debug_cfg: ExperimentConfig,
+                                                                       tiny_data: Path) -> None:  # fmt: skip
+    import dataclasses
+
+    from hjepa.errors import ConfigError
+
+    _, batch = make_stack(debug_cfg, tiny_data)
+    loss = dataclasses.replace(debug_cfg.loss, smooth=1.0, smooth_from=1)
+    stack, _ = make_stack(dataclasses.replace(debug_cfg, loss=loss), tiny_data)
+    terms = stack(batch["obs"], batch["actions"]).terms
+    assert "level0/smooth" not in terms
+    assert {"level1/smooth", "level2/smooth"} <= set(terms) and all(float(terms[f"level{k}/smooth"]) > 0 for k in (1, 2))
+    with pytest.raises(ConfigError, match="smooth_from"):
+        dataclasses.replace(debug_cfg.loss, smooth_from=-1)

@@ -197,3 +197,12 @@ def _debug_yaml(tmp_path: Path) -> Path:
     path = tmp_path / "debug.yaml"
     path.write_text(dump_yaml(debug()))
     return path
+
+
+def test_collapse_is_a_low_rank_not_a_small_std_alone() -> None:
+    from hjepa.training import looks_collapsed
+
+    assert not looks_collapsed(0.0166, 200.0, 4356)  # a gridmap level: static cells, high rank (a false alarm before)
+    assert not looks_collapsed(0.9, 20.0, 32)
+    assert looks_collapsed(0.9, 1.2, 32)  # one direction left
+    assert looks_collapsed(0.01, 2.5, 32)  # shrunk, and nearly one-dimensional

@@ -21,6 +21,7 @@ from hjepa.planning.graph import RADIUS_SCALE
 
 PLANNERS = ("beam", "cem", "gaussian_cem", "mppi", "graph")
 CONTINUOUS_PLANNERS = ("gaussian_cem", "mppi")
+UPPER = ("plan", "cost", "field")
 """Planners over a continuous action box (continuous env actions at level 0, latent actions above)."""
 
 
@@ -48,6 +49,9 @@ class PlanSpec:
         cost_level: the level whose space and critic cost this level's predicted states when
             it plans toward the goal (None: its own). A higher level j reads them through
             its encoders ``E_j(...E_{k+1}(s))``.
+        field_level: level 0 only: the level j whose latent graph costs the plan's last state,
+            read in level j's space (:mod:`hjepa.planning.field`; None: the critic and
+            intrinsic costs above).
     """
 
     level: int
@@ -62,6 +66,7 @@ class PlanSpec:
     replan_every: int = 1
     vocab: int = 81
     cost_level: int | None = None
+    field_level: int | None = None
 
     @property
     def costed_at(self) -> int:
@@ -71,6 +76,9 @@ class PlanSpec:
     def __post_init__(self) -> None:
         if self.cost_level is not None and self.cost_level < self.level:
             raise ConfigError(f"Level {self.level}: cost_level must be >= the level, got {self.cost_level}.")
+        if self.field_level is not None and (self.level != 0 or self.field_level < 1):
+            raise ConfigError(f"Level {self.level}: only level 0 is costed by a field, from a level >= 1; "
+                              f"got field_level={self.field_level}.")  # fmt: skip
         if self.planner not in PLANNERS:
             raise ConfigError(f"Unknown planner '{self.planner}'. Planners: {', '.join(PLANNERS)}.")
         if min(self.horizon, self.samples, self.iters, self.elites, self.replan_every) < 1:
@@ -123,7 +131,12 @@ class RuleConfigurator:
             down (hierarchical MPC). "cost": they do not search; level 0 plans alone over
             ``flat_horizon`` steps and its rollout is costed by the highest level's critic,
             read in that level's space. "cost" serves when the upper levels' predictors are
-            weaker than their encoders and critics (docs/results.md measures both).
+            weaker than their encoders and critics (docs/results.md measures both). "field":
+            level ``field_level`` builds its latent graph over the memory and level 0, planning
+            alone over ``flat_horizon`` steps, costs its rollout's last state by that graph's
+            distance to the goal, read in level ``field_level``'s space
+            (:mod:`hjepa.planning.field`; needs a memory, like the "graph" planner).
+        field_level: the level whose graph makes the field (``upper="field"``).
     """
 
     max_levels: int = 8
@@ -138,10 +151,13 @@ class RuleConfigurator:
     judge: str = "own"
     upper: str = "plan"
     graph_radius: float = RADIUS_SCALE
+    field_level: int = 1
 
     def __post_init__(self) -> None:
-        if self.upper not in ("plan", "cost"):
-            raise ConfigError(f"upper must be 'plan' or 'cost', got '{self.upper}'.")
+        if self.upper not in UPPER:
+            raise ConfigError(f"upper must be one of {', '.join(UPPER)}, got '{self.upper}'.")
+        if self.field_level < 1:
+            raise ConfigError(f"field_level must be >= 1 (a level above 0), got {self.field_level}.")
         if self.continuous_planner not in CONTINUOUS_PLANNERS:
             raise ConfigError(f"continuous_planner must be one of {', '.join(CONTINUOUS_PLANNERS)}, "
                               f"got '{self.continuous_planner}'.")  # fmt: skip
@@ -156,6 +172,11 @@ class RuleConfigurator:
         n = min(self.max_levels, stack.num_levels)
         if self.upper == "cost":
             return [dataclasses.replace(self._spec(stack, 0, 0), cost_level=self._cost_level(stack, n))]
+        if self.upper == "field":
+            if self.field_level >= n:
+                raise ConfigError(f"field_level {self.field_level} needs {self.field_level + 1} levels; "
+                                  f"this stack plans with {n}.")  # fmt: skip
+            return [dataclasses.replace(self._spec(stack, 0, 0), field_level=self.field_level, w_goal=0.0)]
         top = self._top_level(stack, states, goals, n)
         return [self._spec(stack, k, top) for k in range(top + 1)]
 

@@ -37,6 +37,7 @@ from hjepa.critic import critic_of
 from hjepa.errors import ConfigError, SpecMismatchError
 from hjepa.planning import planners
 from hjepa.planning.configurator import CONTINUOUS_PLANNERS, Configurator, PlanSpec, RuleConfigurator
+from hjepa.planning.field import GraphField, field_cost
 from hjepa.planning.graph import RADIUS_SCALE
 from hjepa.planning.memory import PlanningMemory
 from hjepa.specs import ActionSpec
@@ -138,6 +139,7 @@ class HierarchicalPlanner:
         self.memory = PlanningMemory(stack, memory, radius) if memory is not None else None
         self.goals: list[Tensor] = []
         self.plans: dict[int, _Plan] = {}
+        self._field: GraphField | None = None
         self.t = 0
 
     @torch.no_grad()
@@ -185,6 +187,7 @@ class HierarchicalPlanner:
                or (subgoal is not None and (old.target is None or not torch.equal(old.target, subgoal))))  # fmt: skip
         calls = 0
         if due:
+            field_calls = self._prepare_field(spec)
             result, built = self._search_graph(spec, states, subgoal) if spec.planner == "graph" else (None, 0)
             if result is None:  # not a graph level, or the graph has no path: search the model
                 result = self._search(dataclasses.replace(spec, planner="beam") if spec.planner == "graph" else spec,
@@ -195,13 +198,30 @@ class HierarchicalPlanner:
             else:
                 pred, rolled = self.stack.levels[k].rollout(states[k][None], self._embed(k, acts)[None])[0], len(acts)
             self.plans[k] = _Plan(acts, pred, result.cost, self.t, subgoal)
-            calls = result.calls + built + rolled
+            calls = result.calls + built + rolled + field_calls
         plan = self.plans[k]
-        return LevelTrace(k, "goal" if subgoal is None else "subgoal", due, plan.cost,
-                          self._distance(spec.costed_at, states, subgoal), calls, plan.actions.tolist(),
+        j = spec.field_level
+        distance = (float(field_cost(self._field, states[j][None], self.goals[j])[0]) if j is not None
+                    else self._distance(spec.costed_at, states, subgoal))  # fmt: skip
+        return LevelTrace(k, "goal" if subgoal is None else "subgoal", due, plan.cost, distance, calls,
+                          plan.actions.tolist(),
                           plan.states[0] if k > 0 else None)  # fmt: skip
 
     # ------------------------------------------------------------------ costs and search
+    def _prepare_field(self, spec: PlanSpec) -> int:
+        """For a spec costed by a field: level ``field_level``'s graph distances to the goal's
+        node (``self._field``); returns the predictor calls of building the graph now (0 once
+        built, and for specs without a field)."""
+        j = spec.field_level
+        if j is None:
+            return 0
+        if self.memory is None:
+            raise ConfigError("A field cost (upper='field') needs a memory of observations (the training "
+                              "dataset's): pass memory= to the planner or agent.")  # fmt: skip
+        target = self.memory.nearest(j, self.goals[j])
+        self._field, calls = self.memory.field(j, self.library[j], target)
+        return calls
+
     def _embed(self, k: int, acts: Tensor) -> Tensor:
         """Level k's predictor input for indices (discrete search) or actions (continuous search)."""
         if k == 0:
@@ -214,6 +234,10 @@ class HierarchicalPlanner:
         j = spec.costed_at
         goal = self.goals[j]
         own = critic_of(levels[k])
+        if spec.field_level is not None:  # the plan's last state, read in the field's level; nothing before
+            field, f, goal_f = self._field, spec.field_level, self.goals[spec.field_level]
+            return lambda s, t: (field_cost(field, self._read(s, k, f), goal_f) if t == spec.horizon
+                                 else torch.zeros(s.shape[0]))  # fmt: skip
 
         def cost(s: Tensor, t: int) -> Tensor:
             if subgoal is None:

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from hjepa.errors import ConfigError
 from hjepa.planning import planners
+from hjepa.planning.field import GraphField, graph_field
 from hjepa.planning.graph import (RADIUS_SCALE, LatentGraph, build_graph, distances_to, keys_of, nearest_keys,
                                  path_actions, projection)  # fmt: skip
 
@@ -51,6 +52,7 @@ class PlanningMemory:
         self._asked: dict[int, tuple[Tensor, int]] = {}  # level -> (last state asked, its node)
         self.graphs: dict[int, LatentGraph] = {}
         self._dist: dict[tuple[int, int, bool], np.ndarray] = {}  # (level, target, loose) -> distances
+        self._fields: dict[tuple[int, int], GraphField] = {}  # (level, target) -> its field
         self._built: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}  # each graph's edges, loose edges as predicted
         self._last: tuple[int, int] | None = None  # level-0 (node, action) of the step just taken
 
@@ -96,6 +98,15 @@ class PlanningMemory:
             dist = self._dist[(k, target, loose)] = distances_to(g.merged() if loose else g.succ, target)
         return dist
 
+    def field(self, k: int, actions: Tensor, target: int) -> tuple[GraphField, int]:
+        """Level k's graph distances to node ``target`` spread over level k's space
+        (:mod:`hjepa.planning.field`), and the predictor calls spent building the graph now."""
+        g, calls = self.graph(k, actions)
+        if (k, target) not in self._fields:
+            self._fields[(k, target)] = graph_field(self.keys[k], self.keys_sq[k], self.proj[k], g.succ,
+                                                    self._distances(k, target), g.edge_cost)  # fmt: skip
+        return self._fields[(k, target)], calls
+
     def reaches(self, k: int, state: Tensor, target: int) -> bool:
         """Whether level k's graph (built) has a path from the node nearest ``state`` to ``target``."""
         return bool(np.isfinite(self._distances(k, target)[self.nearest(k, state)]))
@@ -138,6 +149,7 @@ class PlanningMemory:
         self._last = None
         if self.graphs[0].observe(node, action, self.nearest(0, state0)):
             self._dist = {key: d for key, d in self._dist.items() if key[0] != 0}
+            self._fields = {key: f for key, f in self._fields.items() if key[0] != 0}
 
     def covers(self, state0: Tensor) -> bool:
         """Whether level 0's graph (built) has a node within its radius of ``state0``: False on
@@ -154,4 +166,4 @@ class PlanningMemory:
         for k, (succ, loose) in self._built.items():
             self.graphs[k].succ = succ.copy()
             self.graphs[k].loose = None if loose is None else loose.copy()
-        self._dist = {}
+        self._dist, self._fields = {}, {}
