@@ -7,7 +7,9 @@ Evaluation only (it reads true poses):
 - graph edges at several radius scales: per action, the fraction of real moves whose edge leads
   to the right node, the fraction with no edge, and the fraction of blocked moves (the pose
   does not change) that got an edge anyway (spurious, corrected online by the agent);
-- reachability: the fraction of nodes with a path to a node (median over 16 random nodes).
+- the moves it gets wrong (up to 5 per action: pose, true next pose, the pose the edge leads to);
+- reachability: the fraction of nodes with a path to a node (median and minimum over 16 random
+  nodes: a doorway whose exit edge is wrong cuts a part of the maze off).
 
     python scripts/graph_probe.py runs/RUN/checkpoints/last.ckpt [radius scales, e.g. 0.5,1,2]
 """
@@ -64,9 +66,14 @@ def main(ckpt: str, scales: str = "0.5,1,2") -> None:
             print(f"radius x{scale}: action {a}: right {(g.succ[moves, a] == true[moves, a]).mean():.3f} "
                   f"none {(g.succ[moves, a] < 0).mean():.3f} of {moves.sum()} moves; spurious {spurious} "
                   f"of {blocked.sum()} blocked")  # fmt: skip
+            wrong = np.flatnonzero(moves & (g.succ[:, a] != true[:, a]))
+            for i in wrong[:5]:  # the moves the graph gets wrong: from, truly to, edge to
+                edge = poses[g.succ[i, a]].tolist() if g.succ[i, a] >= 0 else None
+                print(f"    wrong: {poses[i].tolist()} -> {poses[true[i, a]].tolist()}, edge to {edge}")
         targets = np.random.default_rng(1).choice(len(z), 16, replace=False)
         reach = [np.isfinite(distances_to(g.succ, int(t))).mean() for t in targets]
-        print(f"radius x{scale}: nodes with a path to a node, median over 16 random nodes: {np.median(reach):.2f}")
+        print(f"radius x{scale}: nodes with a path to a node, over 16 random nodes: median {np.median(reach):.2f}, "
+              f"min {np.min(reach):.2f}")
 
 
 if __name__ == "__main__":
