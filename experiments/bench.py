@@ -75,8 +75,10 @@ class Suite:
                           seed=seed, **names)  # fmt: skip
 
 
-# PointMaze: level 0 plans forces with Gaussian CEM; the flat agent looks 20 env steps (~1 m) ahead.
-_PM_PLANNING = {"flat_horizon": 20, "configurator": RuleConfigurator(flat_horizon=10, width0=64, judge="top")}
+# PointMaze: level 0 plans forces with Gaussian CEM down level 1's graph field (docs/results.md,
+# session 8); the flat agent looks 20 env steps (~1 m) ahead on its critic.
+_PM_PLANNING = {"flat_horizon": 20, "configurator": RuleConfigurator(flat_horizon=10, width0=64, judge="top",
+                                                                     upper="field", graph_radius=2.0)}  # fmt: skip
 
 # Fixed MiniGrid layouts: every level plans on its latent graph over the dataset's observations.
 _GRAPH = RuleConfigurator(planner="graph")
