@@ -43,7 +43,8 @@ MAP_LOSS = LossConfig(hard_focus=1.0)
 """The fixed-layout suites' loss: one-step prediction pairs weigh their error relative to the
 mean. Doorway exits are rare in random walks, and a plain mean left some predicted half-blocked
 (mazerooms seed 2: 12 real moves snapped onto their own node, 0.61 success); with the focus none
-did and it scored 1.00 (docs/results.md, session 8)."""
+did and it scored 1.00, and SPL rose on every fourrooms seed. Mazerooms seed 0 fell from 1.00 to
+0.72 with it: two doorway entries predicted one cell off (docs/results.md, session 8)."""
 
 
 MAP_CRITIC = CriticConfig(enabled=False)
