@@ -130,8 +130,8 @@ class HJEPA(nn.Module):
         x_on = x_tg = rearrange(obs, "b t ... -> (b t) ...")
         groups_bt = repeat(groups, "b -> (b t)", t=t) if groups is not None else None
         below_actions = self.levels[0].action_input(actions)
-        still = None  # "b t-1": the observation did not change (only needed to reweigh pairs)
-        if self.loss_cfg.still_weight != 1.0 or self.loss_cfg.hard_focus > 0:
+        still = None  # "b t-1": the observation did not change (only needed to reweigh those pairs)
+        if self.loss_cfg.still_weight != 1.0:
             still = rearrange(obs[:, 1:] == obs[:, :-1], "b t ... -> b t (...)").all(-1)
         terms: dict[str, Tensor] = {}
         passes: list[LevelPass] = []
@@ -172,7 +172,7 @@ class HJEPA(nn.Module):
         a_pairs = _take(a, idx)
         pred = level.predict(rearrange(s_from, "b p d -> (b p) d"), rearrange(a_pairs, "b p e -> (b p) e"))
         pred = rearrange(pred, "(b p) d -> b p d", b=b)
-        terms = {"pred": self._pred_loss(pred, tgt_next, None if still is None else _take(still, idx))}
+        terms = {"pred": self._pred_loss(pred, tgt_next, None if still is None else _take(still, idx), k == 0)}
         roll = level.rollout(s[:, 0], a[:, ::tau][:, : self._rollout_len(k, t)])
         if roll.shape[1] > 1:
             roll_tgt = tgt[:, 2 * tau :: tau][:, : roll.shape[1] - 1]
@@ -186,15 +186,15 @@ class HJEPA(nn.Module):
         terms.update(reg)
         return LevelPass(s, tgt, a, pred, tgt_next, roll), terms
 
-    def _pred_loss(self, pred: Tensor, target: Tensor, still: Tensor | None) -> Tensor:
+    def _pred_loss(self, pred: Tensor, target: Tensor, still: Tensor | None, level0: bool) -> Tensor:
         """MSE of ``"b p d"`` predictions; with ``still: "b p"`` (level 0), a weighted mean that
-        weighs pairs whose observation did not change ``loss.still_weight``, and every pair by
-        its error relative to the mean to the power ``loss.hard_focus``."""
-        w, focus = self.loss_cfg.still_weight, self.loss_cfg.hard_focus
-        if still is None:
+        weighs pairs whose observation did not change ``loss.still_weight``; at level 0, every
+        pair also weighs its error relative to the mean to the power ``loss.hard_focus``."""
+        focus = self.loss_cfg.hard_focus if level0 else 0.0
+        if still is None and focus == 0:
             return F.mse_loss(pred.float(), target.float())
-        weights = torch.where(still, w, 1.0)
         per_pair = (pred.float() - target.float()).pow(2).mean(-1)
+        weights = torch.ones_like(per_pair) if still is None else torch.where(still, self.loss_cfg.still_weight, 1.0)
         if focus > 0:
             err = per_pair.detach()
             weights = weights * (err / err.mean().clamp_min(1e-12)).pow(focus)

@@ -21,8 +21,9 @@ from hjepa.planning.graph import RADIUS_SCALE
 
 PLANNERS = ("beam", "cem", "gaussian_cem", "mppi", "graph")
 CONTINUOUS_PLANNERS = ("gaussian_cem", "mppi")
-UPPER = ("plan", "cost", "field")
 """Planners over a continuous action box (continuous env actions at level 0, latent actions above)."""
+UPPER = ("plan", "cost", "field")
+"""What the levels above 0 do (:attr:`RuleConfigurator.upper`)."""
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from hjepa.errors import ConfigError
 from hjepa.planning.graph import keys_of, nearest_keys
 
 NEIGHBOURS = 8
-"""Nodes each queried state is costed through (the nearest in level 0's space)."""
+"""Nodes each queried state is costed through (its nearest in the graph level's space)."""
 
 
 class GraphField(NamedTuple):
