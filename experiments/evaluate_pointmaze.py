@@ -5,6 +5,11 @@ the goal observation (the observation at the goal, at rest), steps the env's MuJ
 with the agent's forces (:class:`~hjepa.envs.pointmaze.PointMazeSim`, the same dynamics as
 ``env.step``) and ends on the env's own success criterion (within 0.45 m of the goal) or at
 ``max_steps``. Path lengths are metres travelled, against the oracle's geodesic metres.
+
+A model with action repeat k (``ActionSpec.repeat``) acts every k env steps: each force is
+held for k physics steps, success is checked after each of them, and ``steps`` and
+``max_steps`` count env steps. Planning time is amortised: each env step records its share
+(1/k) of the plan that drove it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class PointMazeEpisodes:
         self.sim = PointMazeSim(env_id)
         self.oracle = MazeOracle(self.sim.maze)
         self.observer = observer_for(stack.obs_spec, self.sim)
+        self.repeat = stack.action_spec.repeat
 
     def factories(self, stack: torch.nn.Module, cfg: object,
                   memory: torch.Tensor | None = None) -> dict[str, Callable[[float], Agent]]:  # fmt: skip
@@ -48,6 +54,18 @@ class PointMazeEpisodes:
             "random": lambda _: RandomAgent(stack.action_spec, cfg.seed),
             "oracle": lambda _: PointMazeOracleAgent(self.sim),
         }
+
+    def _hold(self, action: np.ndarray, left: int) -> tuple[int, bool, float]:
+        """Apply ``action`` for up to ``repeat`` env steps (at most ``left``), stopping on
+        success; returns (env steps taken, success, metres moved)."""
+        sim, moved = self.sim, 0.0
+        for held in range(1, min(self.repeat, left) + 1):
+            before = sim.xy
+            sim.step(action)
+            moved += float(np.linalg.norm(sim.xy - before))
+            if sim.success():
+                return held, True, moved
+        return held, False, moved
 
     def run(self, agent: Agent, task: MazeTask, max_steps: int) -> EpisodeRecord:
         """One episode of ``agent`` on ``task``; the path length is in metres.
@@ -65,12 +83,10 @@ class PointMazeEpisodes:
         while not success and steps < max_steps:
             t0 = time.perf_counter()
             action = agent.act(observe(sim.state))
-            plan_ms.append((time.perf_counter() - t0) * 1e3)
-            before = sim.xy
-            sim.step(action)
-            path += float(np.linalg.norm(sim.xy - before))
-            steps += 1
-            success = sim.success()
+            ms = (time.perf_counter() - t0) * 1e3
+            held, success, moved = self._hold(action, max_steps - steps)
+            plan_ms += [ms / held] * held
+            steps, path = steps + held, path + moved
         final = float(np.linalg.norm(sim.xy - sim.goal))
         return EpisodeRecord(agent=agent.name, bin=task.bin, success=bool(success), steps=steps, path_len=path,
                              oracle_len=float(task.distance), predictor_calls=agent.predictor_calls, plan_ms=plan_ms,

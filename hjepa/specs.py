@@ -56,6 +56,9 @@ class ActionSpec:
         low: lower bound of continuous actions.
         high: upper bound of continuous actions.
         names: human-readable names of the discrete actions.
+        repeat: simulator steps each action is held for (action repeat; 1 = every step).
+            PointMaze's models act every ``repeat`` physics steps: one model step then spans
+            ``repeat`` env steps, in the data and in the episodes alike.
     """
 
     kind: str
@@ -65,6 +68,7 @@ class ActionSpec:
     low: float = -1.0
     high: float = 1.0
     names: tuple[str, ...] = field(default_factory=tuple)
+    repeat: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in ACTION_KINDS:
@@ -73,6 +77,8 @@ class ActionSpec:
             raise SpecMismatchError("A discrete action spec needs n >= 1 actions.")
         if self.kind == "continuous" and self.dim < 1:
             raise SpecMismatchError("A continuous action spec needs dim >= 1.")
+        if int(self.repeat) != self.repeat or self.repeat < 1:
+            raise SpecMismatchError(f"An action spec's repeat must be an integer >= 1, got {self.repeat!r}.")
         object.__setattr__(self, "env_actions", tuple(int(a) for a in self.env_actions))
         object.__setattr__(self, "names", tuple(str(a) for a in self.names))
 

@@ -49,6 +49,9 @@ class CollectConfig:
     """MiniGrid actions the walk uses (from left, right, forward, toggle); our index follows this order."""
     repeat_prob: float = 0.0
     """Momentum: probability of repeating the previous action instead of drawing a new one."""
+    action_repeat: int = 1
+    """PointMaze only: physics steps each force is held for; the dataset records every
+    ``action_repeat``-th state, so one transition spans that many env steps."""
     obs_mode: str = "grid"
     """"grid": symbolic (W, H, 3) encoding; "image": (H*tile, W*tile, 3) RGB from the rasteriser;
     "state": PointMaze's (x, y, vx, vy)."""
@@ -68,6 +71,7 @@ class CollectConfig:
             (self.layout_seed >= 0, f"layout_seed must be >= 0, got {self.layout_seed}"),
             (all(s >= 0 for s in self.exclude_layout_seeds), "exclude_layout_seeds must be >= 0"),
             (0.0 <= self.repeat_prob < 1.0, f"repeat_prob must be in [0, 1), got {self.repeat_prob}"),
+            (self.action_repeat >= 1, f"action_repeat must be >= 1, got {self.action_repeat}"),
             (self.obs_mode in OBS_MODES, f"obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}"),
             (self.image_tile >= 2, f"image_tile must be >= 2, got {self.image_tile}"),
             (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
@@ -87,6 +91,8 @@ class CollectConfig:
             return
         if self.obs_mode == "state":
             raise ConfigError("Invalid CollectConfig: obs_mode='state' is PointMaze's; MiniGrid has 'grid' or 'image'.")
+        if self.action_repeat != 1:
+            raise ConfigError("Invalid CollectConfig: action_repeat is PointMaze's; MiniGrid actions are single steps.")
         action_spec(self.action_subset)  # raises ConfigError on unknown names
 
     @property

@@ -15,6 +15,10 @@ Each episode starts at rest at a uniformly random free cell, jittered like the e
 ``repeat_prob`` (momentum) a step keeps the previous force, so the ball accelerates along
 straight runs and reaches far instead of jittering in place. The walk steps the MuJoCo model
 directly (:class:`~hjepa.envs.pointmaze.PointMazeSim`, ~27,000 steps/s).
+
+With ``action_repeat`` k, each force is held for k physics steps and every k-th state is
+recorded: a transition spans k env steps, as the model's actions do in the episodes
+(``ActionSpec.repeat``).
 """
 
 from __future__ import annotations
@@ -69,10 +73,11 @@ def collect_pointmaze(cfg: "CollectConfig", out: str | os.PathLike[str], progres
     observer = Observer(maze, cfg.obs_mode, cfg.image_tile)
     rng = np.random.default_rng(cfg.seed)
     lengths = episode_lengths(cfg.transitions, cfg.episode_len)
-    states = np.empty((cfg.episode_len + 1, 4))
+    k = cfg.action_repeat
+    states = np.empty((cfg.episode_len * k + 1, 4))
     obs_buf = np.empty((cfg.episode_len + 1, *observer.spec.shape), dtype=observer.spec.dtype)
     writer = DatasetWriter(
-        out, env_id=cfg.env_id, obs_spec=observer.spec, action_spec=action_spec(),
+        out, env_id=cfg.env_id, obs_spec=observer.spec, action_spec=action_spec(k),
         num_steps=int(lengths.sum() + len(lengths)), num_episodes=len(lengths), seed=cfg.seed,
         layouts="fixed", collector=cfg.to_dict(),
     )  # fmt: skip
@@ -81,7 +86,7 @@ def collect_pointmaze(cfg: "CollectConfig", out: str | os.PathLike[str], progres
             cell = maze.free_cells[int(rng.integers(len(maze.free_cells)))]
             sim.set_state(noisy_point(maze, cell, rng, START_NOISE))
             forces = momentum_forces(rng, length, 2, cfg.repeat_prob)
-            traj = sim.rollout(forces, out=states)
+            traj = sim.rollout(np.repeat(forces, k, axis=0), out=states[: length * k + 1])[::k]
             obs = observer(traj, out=obs_buf[: length + 1])
             writer.append_episode(obs, forces, cfg.layout_seed, pose_record(traj, maze))
             advance(length)

@@ -121,9 +121,9 @@ def require_nav() -> Any:
     return gymnasium_robotics
 
 
-def action_spec() -> ActionSpec:
-    """The continuous force ``(fx, fy)`` in [-1, 1]^2."""
-    return ActionSpec(kind="continuous", dim=2, low=-1.0, high=1.0, names=("force_x", "force_y"))
+def action_spec(repeat: int = 1) -> ActionSpec:
+    """The continuous force ``(fx, fy)`` in [-1, 1]^2, held for ``repeat`` physics steps."""
+    return ActionSpec(kind="continuous", dim=2, low=-1.0, high=1.0, names=("force_x", "force_y"), repeat=repeat)
 
 
 # ----------------------------------------------------------------------------- simulator
