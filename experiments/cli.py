@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=None, help="episodes per agent (split equally over the bins)")
     ev.add_argument("--out", required=True, help="folder for results.json, report.md and plots/")
     _agents_arg(ev)
+    ev.add_argument("--threads", type=int, default=None,
+                    help="CPU threads for planning (default: torch's; 1 when runs share the machine)")  # fmt: skip
     _common(ev)
     be = sub.add_parser("bench", help="a suite of BENCHMARK.md end to end: collect, train, evaluate, report")
     be.add_argument("--suite", required=True, help="fourrooms, fourrooms-random, mazerooms, pointmaze-medium, "
@@ -219,6 +221,15 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> None:
     from hjepa.experiments.bench import config_from_checkpoint, evaluate_checkpoint, get_suite, suite_for_env
 
     _check_configurator(args)  # before any slow work
+    if args.overrides or args.config:  # they configure training; the checkpoint fixes the model
+        raise ConfigError("hjepa evaluate runs the checkpoint's own config, so --set and --config do nothing here; "
+                          "plan differently with --configurator KEY=VALUE, and set CPU threads with --threads N.")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {args.threads}.")
+        import torch
+
+        torch.set_num_threads(args.threads)
     cfg = config_from_checkpoint(args.checkpoint)
     env = args.env or cfg.data.env_id
     if args.env and args.env != cfg.data.env_id:

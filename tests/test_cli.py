@@ -380,6 +380,15 @@ def test_evaluate_missing_checkpoint(capsys: pytest.CaptureFixture[str], tmp_pat
     assert_user_error(code, err, "No checkpoint at")
 
 
+@pytest.mark.parametrize(("extra", "fragment"), [(["--set", "train.steps=5"], "--set and --config do nothing"),
+                                                 (["--threads", "0"], "--threads must be >= 1")])  # fmt: skip
+def test_evaluate_refuses_training_options_and_bad_threads(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                           extra: list[str], fragment: str) -> None:  # fmt: skip
+    code, _, err = run_cli(capsys, "evaluate", "--checkpoint", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "e"),
+                           *extra)  # fmt: skip
+    assert_user_error(code, err, fragment)
+
+
 @pytest.mark.parametrize(("pair", "fragment"), [("depth=3", "KEY one of"), ("upper", "KEY=VALUE"),
                                                 ("width0=wide", "not a int"), ("upper=both", "upper must be")])  # fmt: skip
 def test_bad_configurator_field_on_evaluate(capsys: pytest.CaptureFixture[str], tmp_path: Path, pair: str,
