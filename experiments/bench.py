@@ -26,7 +26,7 @@ from hjepa.planning.configurator import RuleConfigurator
 from hjepa.plots import plot_pred_error_by_horizon, plot_success_by_bin
 from hjepa.probe import levels_report
 from hjepa.experiments import presets
-from hjepa.experiments.evaluate import EvalConfig, evaluate_agents, planning_memory, suite_tasks
+from hjepa.experiments.evaluate import EvalConfig, calls_per_decision, evaluate_agents, planning_memory, suite_tasks
 from hjepa.experiments.runner import RunResult, run_experiment
 
 MAZE_BINS = DistanceBins.from_mapping({"short": (1, 40), "medium": (41, 80), "long": (81, math.inf)})
@@ -76,9 +76,11 @@ class Suite:
 
 
 # PointMaze: level 0 plans forces with Gaussian CEM down level 1's graph field (docs/results.md,
-# session 8); the flat agent looks 20 env steps (~1 m) ahead on its critic.
-_PM_PLANNING = {"flat_horizon": 20, "configurator": RuleConfigurator(flat_horizon=10, width0=64, judge="top",
-                                                                     upper="field", graph_radius=2.0)}  # fmt: skip
+# sessions 8 and 9: a snapping radius of 3 keeps the field's graph connected with action
+# repeat); the flat agent looks as far ahead on its critic as level 0 does (10 model steps,
+# 50 env steps).
+_PM_PLANNING = {"flat_horizon": 10, "configurator": RuleConfigurator(flat_horizon=10, width0=64, judge="top",
+                                                                     upper="field", graph_radius=3.0)}  # fmt: skip
 
 # Fixed MiniGrid layouts: every level plans on its latent graph over the dataset's observations.
 _GRAPH = RuleConfigurator(planner="graph")
@@ -134,7 +136,7 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
                                       planning_memory(data, eval_cfg))  # fmt: skip
     doc = results_document(suite.name, quick, cfg.seed, "cpu", stack.num_levels, _train_figures(run),
                            agents, levels_report(stack, data, seed=cfg.seed),
-                           command=_command(), flat_width=_flat_width(stack, agents, eval_cfg))  # fmt: skip
+                           command=_command(), flat_width=_flat_width(stack, records, eval_cfg))  # fmt: skip
     write_json(out / "results.json", doc)
     write_json(out / "episodes.json", [dataclasses.asdict(r) for r in records])
     plot_success_by_bin(doc, out / "plots" / "success_by_bin.png")
@@ -159,13 +161,15 @@ def _train_figures(run: RunResult | None) -> dict:
             "critic_wall_s": round(t.critic.wall_s, 2) if t.critic else 0.0}  # fmt: skip
 
 
-def _flat_width(stack: torch.nn.Module, agents: dict, cfg: EvalConfig) -> int | None:
-    """The flat agent's level-0 beam width (or samples per iteration, continuous actions)."""
+def _flat_width(stack: torch.nn.Module, records: list, cfg: EvalConfig) -> int | None:
+    """The flat agent's level-0 beam width (or samples per iteration, continuous actions), at
+    the budget :func:`evaluate_agents` gave it."""
     from hjepa.agents.planning import flat_width
 
-    if "flat" not in agents or "hjepa" not in agents:
+    hjepa = [r for r in records if r.agent == "hjepa"]
+    if not hjepa or not any(r.agent == "flat" for r in records):
         return None
-    return flat_width(stack, agents["hjepa"]["predictor_calls_per_step"], cfg.flat_horizon)
+    return flat_width(stack, calls_per_decision(hjepa, stack.action_spec.repeat), cfg.flat_horizon)
 
 
 def _command() -> str:

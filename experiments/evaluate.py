@@ -176,7 +176,7 @@ def evaluate_agents(stack: torch.nn.Module, env_id: str, tasks: Sequence[Task | 
                 records.append(episodes.run(agent, task, cfg.max_steps))
                 bar.advance(task_bar)
             if name == "hjepa":
-                budget = _calls_per_step([r for r in records if r.agent == "hjepa"])
+                budget = calls_per_decision([r for r in records if r.agent == "hjepa"], stack.action_spec.repeat)
     return summarise_by_agent(records, bins), records
 
 
@@ -188,6 +188,10 @@ def planning_memory(data: object, cfg: EvalConfig) -> torch.Tensor | None:
     return torch.from_numpy(distinct_observations(data.obs, MAX_NODES, cfg.seed))
 
 
-def _calls_per_step(records: Sequence[EpisodeRecord]) -> float:
-    steps = sum(r.steps for r in records)
-    return sum(r.predictor_calls for r in records) / max(steps, 1)
+def calls_per_decision(records: Sequence[EpisodeRecord], repeat: int = 1) -> float:
+    """Predictor calls per model step (the flat agent's budget). With action repeat k an
+    episode of n env steps took ceil(n / k) model steps: every action is held k env steps
+    but the last, cut short by success or the step limit. Matching per model step matches
+    per env step too, since both agents hold their actions alike."""
+    decisions = sum(-(-r.steps // repeat) for r in records)
+    return sum(r.predictor_calls for r in records) / max(decisions, 1)

@@ -85,3 +85,16 @@ def test_episodes_hold_each_force_for_repeat_env_steps(nav):
     record = episodes.run(agent, task, max_steps=10)
     assert record.steps == 10 and agent.decisions == 3  # 4 + 4 + the 2 steps left
     assert len(record.plan_ms) == 10 and not record.success
+
+
+def test_flat_budget_is_per_model_step():
+    from hjepa.experiments.evaluate import calls_per_decision
+    from hjepa.metrics import EpisodeRecord
+
+    def record(steps: int, calls: int) -> EpisodeRecord:
+        return EpisodeRecord(agent="hjepa", bin="b", success=True, steps=steps, path_len=1.0, oracle_len=1.0,
+                             predictor_calls=calls, plan_ms=[0.0] * steps)  # fmt: skip
+
+    records = [record(10, 30), record(7, 20)]  # 3 + 2 model steps of 4 env steps (the last ones cut short)
+    assert calls_per_decision(records, 4) == 10.0
+    assert calls_per_decision(records, 1) == 50 / 17  # no repeat: per env step
