@@ -26,6 +26,11 @@ each other, and how far a true 5-step successor lands from the state it snaps on
 under any latent graph's edges.
 
     python scripts/pointmaze_probe.py resolution runs/pm/checkpoints/last.ckpt [nodes; default 8192]
+field: the graph field that level 0 plans down (``upper="field"``): for 6 random goals, the
+fraction of level ``field_level``'s nodes with a path to the goal's node, and the Spearman
+correlation of the field's cost with the geodesic distance over every free cell centre at rest.
+
+    python scripts/pointmaze_probe.py field runs/pm/checkpoints/last.ckpt [radius scale; default the planner's] [field level; default 1]
 """
 
 from __future__ import annotations
@@ -216,9 +221,43 @@ def resolution(ckpt: str, nodes: str = "8192") -> None:
               f"off (p90 {np.percentile(snap_m, 90):.2f}, p99 {np.percentile(snap_m, 99):.2f})")
 
 
+@torch.no_grad()
+def field(ckpt: str, radius: str | None = None, level: str = "1", goals: int = 6) -> None:
+    from hjepa.checkpoint import load_module
+    from hjepa.data.storage import OfflineDataset
+    from hjepa.planning.configurator import RuleConfigurator
+    from hjepa.planning.field import field_cost
+    from hjepa.planning.graph import distinct_observations
+    from hjepa.planning.hierarchy import HierarchicalPlanner
+    from hjepa.planning.memory import MAX_NODES
+
+    module = load_module(ckpt)
+    stack, j = module.stack.eval(), int(level)
+    obs = torch.from_numpy(distinct_observations(OfflineDataset.open(module.hparams["data_path"]).obs, MAX_NODES))
+    conf = RuleConfigurator(upper="field")
+    planner = HierarchicalPlanner(stack, conf if radius is None else conf.replace(graph_radius=float(radius)), 0, obs)
+    sim = PointMazeSim(module.cfg.data.env_id)
+    oracle, rng = MazeOracle(sim.maze), np.random.default_rng(0)
+    cells = [sim.maze.cell_to_xy(c) for c in sim.maze.free_cells]
+    at_rest = torch.tensor([[x, y, 0.0, 0.0] for x, y in cells], dtype=torch.float32)
+    states = stack.encode(at_rest)[j]
+    all_costs, all_geo = [], []
+    for g in rng.choice(len(cells), goals, replace=False):
+        goal = stack.encode(at_rest[g][None])[j][0]
+        fld, _ = planner.memory.field(j, planner.library[j], planner.memory.nearest(j, goal))
+        cost = field_cost(fld, states, goal).numpy()
+        geo = np.array([oracle.distance(c, cells[g]) for c in cells])
+        all_costs.append(cost), all_geo.append(geo)
+        x, y = cells[g]
+        print(f"goal ({x:.2f}, {y:.2f}): nodes with a path {np.isfinite(fld.steps.numpy()).mean():.2f}, "
+              f"Spearman {spearman(cost, geo):.2f}")
+    print(f"overall Spearman {spearman(np.concatenate(all_costs), np.concatenate(all_geo)):.2f}")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     command, *rest = sys.argv[1:]
-    {"critic": critic, "geodesic-cem": geodesic_cem, "dynamics": dynamics, "graph": graph, "resolution": resolution}[command](
+    {"critic": critic, "geodesic-cem": geodesic_cem, "dynamics": dynamics, "graph": graph, "resolution": resolution,
+     "field": field}[command](
         *rest
     )
