@@ -23,7 +23,7 @@ from hjepa.envs.oracle import Bins, LayoutOracle, Task, goal_observation, make_t
 from hjepa.envs.pointmaze import is_pointmaze, maze_info
 from hjepa.errors import ConfigError, UnknownNameError
 from hjepa.metrics import EpisodeRecord, summarise_by_agent
-from hjepa.planning.configurator import RuleConfigurator
+from hjepa.planning.configurator import GRAPH_PLANNERS, RuleConfigurator
 from hjepa.planning.graph import distinct_observations
 from hjepa.planning.memory import MAX_NODES
 
@@ -181,9 +181,9 @@ def evaluate_agents(stack: torch.nn.Module, env_id: str, tasks: Sequence[Task | 
 
 
 def planning_memory(data: object, cfg: EvalConfig) -> torch.Tensor | None:
-    """The "graph" planner's (and the "field" cost's) memory: the distinct observations of the
+    """The "graph" planner's (and the "field" cost's, and the "imagine" planner's codebook) memory: the distinct observations of the
     dataset ``data`` (an OfflineDataset), or None when the configurator uses no graph."""
-    if cfg.configurator.planner != "graph" and cfg.configurator.upper != "field":
+    if cfg.configurator.planner not in GRAPH_PLANNERS and cfg.configurator.upper != "field":
         return None
     return torch.from_numpy(distinct_observations(data.obs, MAX_NODES, cfg.seed))
 

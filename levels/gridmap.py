@@ -206,6 +206,20 @@ class GridMapLevel(Level):
         w, h, _ = self.spec.obs_spec.shape
         return int(self.spec.config.args.get("channels", 4)), w, h
 
+    @torch.no_grad()
+    def cell_codebook(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """The distinct cell codes of ``obs`` (``"b w h 3"``) and their embeddings ``"q c"``.
+
+        The encoder embeds every cell on its own, so an encoded map *is* one of these
+        embeddings per cell: snapping a predicted map's cells onto them gives an exact encoded
+        observation (the "imagine" planner, :mod:`hjepa.planning.imagine`).
+        """
+        self.encoder.check(obs)
+        cells = self.encoder.cells
+        codes = torch.unique((obs.to(torch.int32) * cells.radix).sum(-1))
+        emb = self.encoder.convs(rearrange(cells.table[codes], "q ch -> q ch 1 1"))
+        return codes, rearrange(emb, "q c 1 1 -> q c")
+
     def encode_both(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Online and target states from one shared one-hot."""
         self.encoder.check(x)

@@ -6,7 +6,10 @@ in the observation and the agent's four directions), and key the node by its cod
 model finds exactly the layout's poses (4 per free cell); one whose predicted cells fall near
 the middle between two codes finds states with two agents or none, and the search blows up.
 
-    python scripts/imagine_probe.py runs/RUN/checkpoints/last.ckpt [max depth, default 15]
+    python scripts/imagine_probe.py runs/RUN/checkpoints/last.ckpt [max depth, default 15] [layout seed]
+
+With a layout seed the search starts in that layout of the dataset's env (e.g. 100000, one of
+fourrooms-random's held-out layouts), else from the dataset's first observation.
 
 Shapes: ``q`` codes kept, ``c w h`` the map state.
 """
@@ -39,11 +42,17 @@ def codebook(level, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def main(ckpt: str, max_depth: int = 15) -> None:
+def main(ckpt: str, max_depth: int = 15, layout: int | None = None) -> None:
     torch.set_num_threads(2)
     module = load_module(ckpt)
     level = module.stack.levels[0]
-    obs = torch.from_numpy(np.array(OfflineDataset.open(module.hparams["data_path"]).obs[0]))[None]
+    data = OfflineDataset.open(module.hparams["data_path"])
+    if layout is None:
+        obs = torch.from_numpy(np.array(data.obs[0]))[None]
+    else:
+        from hjepa.envs.oracle import LayoutOracle
+
+        obs = torch.from_numpy(LayoutOracle(data.meta.env_id).nav(layout).observation())[None]
     c, w, h = level.map_shape
     codes, emb = codebook(level, obs)
     print(f"{len(codes)} codes, smallest gap between their embeddings {float(torch.pdist(emb).min()):.2f}")
@@ -76,4 +85,4 @@ def main(ckpt: str, max_depth: int = 15) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], *(int(a) for a in sys.argv[2:3]))
+    main(sys.argv[1], *(int(a) for a in sys.argv[2:4]))

@@ -19,7 +19,9 @@ from hjepa.critic import critic_of
 from hjepa.errors import ConfigError
 from hjepa.planning.graph import RADIUS_SCALE
 
-PLANNERS = ("beam", "cem", "gaussian_cem", "mppi", "graph")
+PLANNERS = ("beam", "cem", "gaussian_cem", "mppi", "graph", "imagine")
+GRAPH_PLANNERS = ("graph", "imagine")
+"""Planners that walk a latent graph (of remembered states, or imagined from the current one)."""
 CONTINUOUS_PLANNERS = ("gaussian_cem", "mppi")
 """Planners over a continuous action box (continuous env actions at level 0, latent actions above)."""
 UPPER = ("plan", "cost", "field")
@@ -36,7 +38,8 @@ class PlanSpec:
         planner: "beam" (exact or beam search over discrete / macro-actions), "cem"
             (categorical CEM), "gaussian_cem" or "mppi" (continuous actions), "graph"
             (shortest path on a latent graph of remembered states, :mod:`hjepa.planning.graph`;
-            beam search where the graph has no path).
+            beam search where the graph has no path), "imagine" (level 0 only: shortest path on
+            the graph the model imagines from the current state, :mod:`hjepa.planning.imagine`).
         samples: beam width or candidate sequences per CEM/MPPI iteration.
         iters: CEM/MPPI iterations (beam: unused).
         elites: CEM elites.
@@ -109,7 +112,8 @@ class RuleConfigurator:
       ~6 env steps; the level-20 critic ranked distances far better).
     - Budgets: ``width0`` candidates at level 0, ``width`` above; weights as in :class:`PlanSpec`.
     - Planners: ``planner`` at every level, except level 0 of an env with continuous actions
-      (PointMaze), which plans with ``continuous_planner`` over the action box.
+      (PointMaze), which plans with ``continuous_planner`` over the action box; "imagine"
+      serves level 0 only, and the levels above it search with "beam".
 
     Attributes:
         max_levels: use at most this many levels (1 gives a flat planner on level 0).
@@ -166,6 +170,8 @@ class RuleConfigurator:
             raise ConfigError(f"Unknown planner '{self.planner}'. Planners: {', '.join(PLANNERS)}.")
         if self.graph_radius <= 0:
             raise ConfigError(f"graph_radius must be > 0, got {self.graph_radius}.")
+        if self.planner == "imagine" and self.upper == "field":
+            raise ConfigError("upper='field' needs a memory of observations' graphs; planner 'imagine' has none.")
         if self.judge not in ("own", "top"):
             raise ConfigError(f"judge must be 'own' or 'top', got '{self.judge}'.")
 
@@ -211,13 +217,16 @@ class RuleConfigurator:
         return PlanSpec(
             level=k,
             horizon=horizon,
-            planner=self.continuous_planner if continuous else self.planner,
+            planner=self.continuous_planner if continuous else self._planner(k),
             samples=self.width0 if k == 0 else self.width,
-            replan_every=1 if self.planner == "graph" else max(1, taus[k] // 2),
+            replan_every=1 if self.planner in GRAPH_PLANNERS else max(1, taus[k] // 2),
             vocab=self.vocab,
             w_goal=0.1 if (self.use_critic and k < top) else 0.0,
             **weights,
         )
+
+    def _planner(self, k: int) -> str:
+        return "beam" if self.planner == "imagine" and k > 0 else self.planner
 
     def replace(self, **changes: object) -> "RuleConfigurator":
         return dataclasses.replace(self, **changes)

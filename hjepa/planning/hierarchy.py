@@ -36,9 +36,10 @@ from torch import Tensor
 from hjepa.critic import critic_of
 from hjepa.errors import ConfigError, SpecMismatchError
 from hjepa.planning import planners
-from hjepa.planning.configurator import CONTINUOUS_PLANNERS, Configurator, PlanSpec, RuleConfigurator
+from hjepa.planning.configurator import CONTINUOUS_PLANNERS, GRAPH_PLANNERS, Configurator, PlanSpec, RuleConfigurator
 from hjepa.planning.field import GraphField, field_cost
 from hjepa.planning.graph import RADIUS_SCALE
+from hjepa.planning.imagine import ImaginedMemory
 from hjepa.planning.memory import PlanningMemory
 from hjepa.specs import ActionSpec
 
@@ -124,7 +125,8 @@ class HierarchicalPlanner:
         configurator: decides the plan specs (default :class:`RuleConfigurator`).
         seed: seeds the macro-action library and stochastic planners.
         memory: ``"m ..."`` observations for the ``"graph"`` planner (the dataset's distinct
-            observations, :func:`~hjepa.planning.graph.distinct_observations`).
+            observations, :func:`~hjepa.planning.graph.distinct_observations`); for the
+            ``"imagine"`` planner, the observations whose cell codes make its codebook.
     """
 
     def __init__(self, stack: torch.nn.Module, configurator: Configurator | None = None, seed: int = 0,
@@ -135,12 +137,22 @@ class HierarchicalPlanner:
         self.generator = torch.Generator().manual_seed(seed)
         size = getattr(self.configurator, "vocab", 81)
         self.library = macro_library(stack, size, self.generator)
-        radius = getattr(self.configurator, "graph_radius", RADIUS_SCALE)
-        self.memory = PlanningMemory(stack, memory, radius) if memory is not None else None
+        self.memory = self._memory(memory)
         self.goals: list[Tensor] = []
         self.plans: dict[int, _Plan] = {}
         self._field: GraphField | None = None
         self.t = 0
+
+    def _memory(self, obs: Tensor | None) -> PlanningMemory | ImaginedMemory | None:
+        """Level 0's graph source: imagined from each observed state ("imagine"), or the
+        memory of ``obs`` (every other planner; None without ``obs``)."""
+        if getattr(self.configurator, "planner", None) == "imagine":
+            if obs is None:
+                raise ConfigError("The 'imagine' planner needs observations for its cell codebook (the training "
+                                  "dataset's): pass memory= to the planner or agent.")  # fmt: skip
+            return ImaginedMemory(self.stack, obs)
+        radius = getattr(self.configurator, "graph_radius", RADIUS_SCALE)
+        return PlanningMemory(self.stack, obs, radius) if obs is not None else None
 
     @torch.no_grad()
     def reset(self, goal_obs: Tensor) -> None:
@@ -188,12 +200,13 @@ class HierarchicalPlanner:
         calls = 0
         if due:
             field_calls = self._prepare_field(spec)
-            result, built = self._search_graph(spec, states, subgoal) if spec.planner == "graph" else (None, 0)
+            on_graph = spec.planner in GRAPH_PLANNERS
+            result, built = self._search_graph(spec, states, subgoal) if on_graph else (None, 0)
             if result is None:  # not a graph level, or the graph has no path: search the model
-                result = self._search(dataclasses.replace(spec, planner="beam") if spec.planner == "graph" else spec,
+                result = self._search(dataclasses.replace(spec, planner="beam") if on_graph else spec,
                                       states[k], self._cost_fn(spec, subgoal), old)  # fmt: skip
             acts = result.actions
-            if spec.planner == "graph" and result.state is not None:  # the path's remembered states
+            if on_graph and result.state is not None:  # the path's remembered (or imagined) states
                 pred, rolled = result.state, 0
             else:
                 pred, rolled = self.stack.levels[k].rollout(states[k][None], self._embed(k, acts)[None])[0], len(acts)
@@ -282,7 +295,7 @@ class HierarchicalPlanner:
         that graph connects the current state to the goal, level 0's reach covers the goal and
         the levels above sit out (their specs are dropped, so the trace shows it). Also returns
         the predictor calls of building level 0's graph, if this step built it."""
-        if self.memory is None or len(specs) < 2 or specs[0].planner != "graph":
+        if self.memory is None or len(specs) < 2 or specs[0].planner not in GRAPH_PLANNERS:
             return specs, 0
         _, built = self.memory.graph(0, self._embed(0, torch.arange(self.stack.levels[0].action_spec.n)))
         reached = self.memory.covers(states[0]) and self.memory.reaches(0, states[0],
@@ -305,6 +318,8 @@ class HierarchicalPlanner:
                                     f"env actions here: use one of {', '.join(CONTINUOUS_PLANNERS)}.")  # fmt: skip
         n = level.action_spec.n if k == 0 else self.library[k].shape[0]
         actions = self._embed(k, torch.arange(n))
+        if spec.planner == "imagine" and subgoal is not None:  # no level above reads imagined states
+            return None, 0
         _, built = self.memory.graph(k, actions)
         if not self.memory.covers(states[0]):
             return None, built
