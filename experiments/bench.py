@@ -84,12 +84,14 @@ _PM_PLANNING = {"flat_horizon": 10, "configurator": RuleConfigurator(flat_horizo
 
 # Fixed MiniGrid layouts: every level plans on its latent graph over the dataset's observations.
 _GRAPH = RuleConfigurator(planner="graph")
+# Unseen layouts: level 0 imagines the layout's graph from the current observation.
+_IMAGINE = RuleConfigurator(planner="imagine")
 
 
 SUITES: dict[str, Suite] = {
     "fourrooms": Suite("fourrooms", presets.fourrooms, FOURROOMS_BINS, 50, 5, 100, configurator=_GRAPH),
     "fourrooms-random": Suite("fourrooms-random", presets.fourrooms_random, FOURROOMS_BINS, 50, 5, 100,
-                              HELD_OUT_LAYOUTS),  # fmt: skip
+                              HELD_OUT_LAYOUTS, configurator=_IMAGINE),  # fmt: skip
     "mazerooms": Suite("mazerooms", presets.mazerooms, MAZE_BINS, 30, 6, 400, configurator=_GRAPH),
     "pointmaze-medium": Suite("pointmaze-medium", presets.pointmaze_medium, PM_MEDIUM_BINS, 30, 5, 600, **_PM_PLANNING),
     "pointmaze-large": Suite("pointmaze-large", presets.pointmaze_large, PM_LARGE_BINS, 30, 5, 800, **_PM_PLANNING),

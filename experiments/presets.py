@@ -66,14 +66,15 @@ def fourrooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
 
 def fourrooms_random(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     """FourRooms with a new door layout every episode; the bench's held-out layouts
-    (100000-100019) are never collected. 3 levels (``grid`` level 0) planned with beam search
-    and critics: a memory of training layouts holds no state of an unseen one."""
+    (100000-100019) are never collected. A ``gridmap`` level 0 trained like the fixed-layout
+    presets; the suite plans by imagining each unseen layout's graph from the current
+    observation (planner "imagine", :mod:`hjepa.planning.imagine`): a memory of training
+    layouts holds no state of an unseen one."""
     data = CollectConfig(env_id="MiniGrid-FourRooms-v0", transitions=80_000 if quick else 400_000, episode_len=100,
                          layouts="random", exclude_layout_seeds=tuple(range(100_000, 100_020)), seed=seed)  # fmt: skip
-    train = TrainConfig(steps=600 if quick else 4000, batch_size=64 if quick else 128, epoch_steps=200 if quick else 500)
-    critic = CriticConfig(steps=1500 if quick else 4000)
-    return ExperimentConfig(name="fourrooms-random", seed=seed, data=data, levels=three_levels(), train=train,
-                            critic=critic)  # fmt: skip
+    train = TrainConfig(**MAP_TRAIN, epoch_steps=200 if quick else 500)
+    return ExperimentConfig(name="fourrooms-random", seed=seed, data=data, levels=map_level(), loss=MAP_LOSS,
+                            train=train, critic=MAP_CRITIC)  # fmt: skip
 
 
 def mazerooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:

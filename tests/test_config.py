@@ -302,14 +302,14 @@ def test_dataset_config_keeps_the_preset_level0_when_it_reads_the_observations(e
     assert cfg.data.env_id == env_id and cfg.data.transitions == 100
 
 
-def test_fixed_layout_suites_plan_on_the_graph_and_random_layouts_do_not() -> None:
+def test_fixed_layout_suites_plan_on_the_graph_and_random_layouts_imagine_theirs() -> None:
     from hjepa.experiments.bench import SUITES
 
     assert SUITES["fourrooms"].configurator.planner == "graph"
     assert SUITES["mazerooms"].configurator.planner == "graph"
-    # an unseen layout is not in any memory: beam search with critics, on three levels
-    assert SUITES["fourrooms-random"].configurator.planner == "beam"
-    assert EXPERIMENTS["fourrooms-random"]().critic.enabled and len(EXPERIMENTS["fourrooms-random"]().levels) == 3
+    # an unseen layout is not in any memory: level 0 imagines its graph
+    assert SUITES["fourrooms-random"].configurator.planner == "imagine"
+    assert EXPERIMENTS["fourrooms-random"]().levels[0].kind == "gridmap"
 
 
 def test_levels_above_a_cropping_level0_make_it_train_on_whole_maps() -> None:

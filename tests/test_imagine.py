@@ -1,0 +1,177 @@
+"""The "imagine" planner: a gridmap level 0 imagines the graph of a layout it holds no memory
+of, snapping every predicted cell onto the codebook. With the true dynamics in place of the
+predictor, the imagined graph is the layout's pose graph and the agent walks its shortest paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hjepa.agents import FlatAgent, HJEPAAgent
+from hjepa.config import ExperimentConfig, LevelConfig
+from hjepa.envs.oracle import LayoutOracle, goal_observation
+from hjepa.errors import ConfigError
+from hjepa.levels.grid import N_COLORS, N_STATES
+from hjepa.levels.gridmap import AGENT
+from hjepa.planning.configurator import RuleConfigurator
+from hjepa.planning.graph import NO_EDGE, distances_to
+from hjepa.planning.imagine import ImaginedMemory, cell_codebook, imagine
+from hjepa.specs import ActionSpec, ObsSpec
+from hjepa.stack import HJEPA
+
+ENV, LAYOUT = "MiniGrid-FourRooms-v0", 100_003  # one of fourrooms-random's held-out layouts
+ACTIONS = ActionSpec("discrete", n=3, env_actions=(0, 1, 2))
+
+
+def _gridmap_stack(shape: tuple[int, int]) -> HJEPA:
+    torch.manual_seed(0)
+    cfg = ExperimentConfig(levels=(LevelConfig(kind="gridmap", args={"channels": 4, "conv": 8}),))
+    return HJEPA.from_config(cfg, ObsSpec("grid", (*shape, 3), "uint8"), ACTIONS).eval()
+
+
+class _TrueDynamics:
+    """The env's own transition in a gridmap level's state space: decode the map's agent cell
+    through the codebook, step the layout's simulator, encode what it shows."""
+
+    def __init__(self, stack: HJEPA, nav, book) -> None:
+        self.stack, self.nav, self.book = stack, nav, book
+        self.calls = 0
+
+    def __call__(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        _, keys = self.book.snap(s)
+        codes = self.book.codes[keys.long()]  # "n (w h)"
+        w, h = self.nav.observation().shape[:2]
+        out = []
+        for row, act in zip(codes, a.argmax(1).tolist()):
+            cell = int(torch.nonzero(row // (N_COLORS * N_STATES) == AGENT)[0])
+            self.nav.set_pose(cell // h, cell % h, int(row[cell] % N_STATES))
+            self.nav.step(ACTIONS.env_actions[act])
+            out.append(self.nav.observation().copy())
+        self.calls += len(out)
+        return self.stack.encode(torch.from_numpy(np.stack(out)))[0]
+
+
+@pytest.fixture(scope="module")
+def world():
+    oracle = LayoutOracle(ENV)
+    nav = oracle.nav(LAYOUT)
+    stack = _gridmap_stack(nav.observation().shape[:2])
+    x, y = (int(v) for v in nav.free_cells()[0])
+    obs = []
+    for d in range(4):  # the codebook's data: every direction of the agent
+        nav.set_pose(x, y, d)
+        obs.append(nav.observation().copy())
+    codebook_obs = torch.from_numpy(np.stack(obs))
+    book = cell_codebook(stack.levels[0], codebook_obs)
+    stack.levels[0].predict = _TrueDynamics(stack, LayoutOracle(ENV).nav(LAYOUT), book)  # its own simulator
+    return stack, oracle, codebook_obs, book
+
+
+def test_snapping_an_encoded_map_keeps_it_and_a_noisy_one_returns_to_it(world) -> None:
+    stack, oracle, codebook_obs, book = world
+    z = stack.encode(codebook_obs)[0]
+    snapped, keys = book.snap(z)
+    assert torch.allclose(snapped, z, atol=1e-5)
+    assert len(book.codes) == len(torch.unique(keys))  # every code of the data appears in its maps
+    # each cell moved by at most 0.3 of the smallest gap between code embeddings
+    u = 0.3 * float(torch.pdist(book.emb).min()) / book.shape[0] ** 0.5
+    noise = u * (2 * torch.rand(z.shape, generator=torch.Generator().manual_seed(0)) - 1)
+    noisy, keys2 = book.snap(z + noise)
+    assert torch.equal(keys, keys2) and torch.allclose(noisy, z, atol=1e-5)
+
+
+def test_with_the_true_dynamics_imagination_finds_every_pose_and_the_oracles_distances(world) -> None:
+    stack, oracle, codebook_obs, book = world
+    level = stack.levels[0]
+    found = imagine(stack.encode(codebook_obs[:1])[0][0], level.predict, level.action_input(torch.arange(3)), book)
+    graph = oracle.graph(LAYOUT)
+    assert found.complete and len(found.index) == 4 * len(graph.cells)
+    assert found.calls == 3 * len(found.index)
+    nav = oracle.nav(LAYOUT)
+    goal = tuple(int(v) for v in graph.cells[len(graph.cells) // 2])
+    node_of = {}
+    for x, y in graph.cells:
+        for d in range(4):
+            nav.set_pose(int(x), int(y), d)
+            z = stack.encode(torch.from_numpy(nav.observation().copy())[None])[0]
+            node_of[(int(x), int(y), d)] = found.index[book.snap(z)[1][0].numpy().tobytes()]
+    per_dir = np.stack([distances_to(found.graph.succ, node_of[(*goal, d)]) for d in range(4)]).min(0)
+    truth = graph.distances_to(goal)
+    assert all(per_dir[node_of[p]] == dist for p, dist in truth.items())
+
+
+def test_a_capped_imagination_says_so_and_keeps_the_cap(world) -> None:
+    stack, _, codebook_obs, book = world
+    level = stack.levels[0]
+    found = imagine(stack.encode(codebook_obs[:1])[0][0], level.predict, level.action_input(torch.arange(3)), book, 10)
+    assert not found.complete and len(found.graph.nodes) == 10
+    assert ((found.graph.succ == NO_EDGE) | (found.graph.succ < 10)).all()
+    with pytest.raises(ConfigError, match="max_nodes"):
+        imagine(found.graph.nodes[0], level.predict, level.action_input(torch.arange(3)), book, 0)
+
+
+@pytest.mark.parametrize("agent_kind", ["hjepa", "flat"])
+def test_the_agent_reaches_goals_of_an_unseen_layout_by_imagination(world, agent_kind: str) -> None:
+    stack, oracle, codebook_obs, _ = world
+    conf = RuleConfigurator(planner="imagine")
+    agent = (HJEPAAgent(stack, conf, 0, codebook_obs) if agent_kind == "hjepa"
+             else FlatAgent(stack, 100.0, planner="imagine", memory=codebook_obs))  # fmt: skip
+    graph, nav = oracle.graph(LAYOUT), oracle.nav(LAYOUT)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        i, j = rng.choice(len(graph.cells), 2, replace=False)
+        start, goal = (*(int(v) for v in graph.cells[i]), int(rng.integers(4))), tuple(int(v) for v in graph.cells[j])
+        nav.set_pose(*start)
+        agent.reset(nav.observation(), goal_observation(nav, goal))
+        steps, limit = 0, graph.distance(start, goal) + 2  # the goal state faces east: at most 2 turns more
+        while nav.pose[:2] != goal and steps < limit:
+            nav.step(ACTIONS.env_actions[agent.act(nav.observation().copy())])
+            steps += 1
+        assert nav.pose[:2] == goal
+    first, rest = agent.trace[0], agent.trace[1:]
+    assert first.calls >= 3 * 4 * len(graph.cells) and all(t.calls == 0 for t in rest)  # imagined once an episode
+
+
+def test_a_state_the_graph_does_not_hold_starts_a_new_imagination(world) -> None:
+    stack, oracle, codebook_obs, _ = world
+    memory = ImaginedMemory(stack, codebook_obs, max_nodes=20)
+    z = stack.encode(codebook_obs)[0]
+    memory.observe(z[0])
+    assert memory.imaginations == 1 and memory.covers(z[0])
+    far = oracle.nav(LAYOUT)
+    x, y = (int(v) for v in oracle.graph(LAYOUT).cells[-1])
+    far.set_pose(x, y, 0)
+    elsewhere = stack.encode(torch.from_numpy(far.observation().copy())[None])[0][0]
+    assert not memory.covers(elsewhere)
+    memory.observe(elsewhere)
+    assert memory.imaginations == 2 and memory.covers(elsewhere)
+
+
+def test_imagine_refuses_what_it_cannot_plan(trained_stack, tiny_data_set) -> None:
+    obs = torch.from_numpy(np.array(tiny_data_set.obs[:4]))
+    with pytest.raises(ConfigError, match="gridmap"):  # the debug stack's level 0 is 'grid'
+        HJEPAAgent(trained_stack, RuleConfigurator(planner="imagine"), 0, obs)
+    with pytest.raises(ConfigError, match="codebook"):
+        HJEPAAgent(trained_stack, RuleConfigurator(planner="imagine"), 0)
+    with pytest.raises(ConfigError, match="field"):
+        RuleConfigurator(planner="imagine", upper="field")
+
+
+def test_levels_above_an_imagining_level_0_search_with_beam(trained_stack) -> None:
+    states = [torch.zeros(level.dim) for level in trained_stack.levels]
+    specs = RuleConfigurator(planner="imagine", use_critic=False).configure(trained_stack, states, states)
+    assert [s.planner for s in specs] == ["imagine"] + ["beam"] * (trained_stack.num_levels - 1)
+
+
+@pytest.fixture(scope="module")
+def tiny_data_set(tiny_data):
+    from hjepa.data.storage import OfflineDataset
+
+    return OfflineDataset.open(tiny_data)
+
+
+@pytest.fixture(scope="module")
+def trained_stack(tiny_data_set, debug_cfg):
+    torch.manual_seed(0)
+    return HJEPA.from_config(debug_cfg, tiny_data_set.obs_spec, tiny_data_set.action_spec).eval()
