@@ -175,3 +175,10 @@ def tiny_data_set(tiny_data):
 def trained_stack(tiny_data_set, debug_cfg):
     torch.manual_seed(0)
     return HJEPA.from_config(debug_cfg, tiny_data_set.obs_spec, tiny_data_set.action_spec).eval()
+
+
+def test_a_stack_without_critics_plans_on_latent_distance_not_on_a_zero_cost(trained_stack) -> None:
+    """trained_stack here has no critics: a critic weight would cost every plan 0."""
+    states = [torch.zeros(level.dim) for level in trained_stack.levels]
+    specs = RuleConfigurator(planner="beam").configure(trained_stack, states, states)
+    assert all(s.w_critic == 0.0 and s.w_intrinsic == 1.0 for s in specs)

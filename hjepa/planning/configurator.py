@@ -212,7 +212,9 @@ class RuleConfigurator:
     def _spec(self, stack: torch.nn.Module, k: int, top: int) -> PlanSpec:
         strides, taus = stack.strides, stack.taus
         horizon = self.top_horizon if k == top and k > 0 else (self.flat_horizon if k == top else strides[k + 1])
-        weights = dict(w_critic=1.0, w_intrinsic=0.0) if self.use_critic else dict(w_critic=0.0, w_intrinsic=1.0)
+        # a stack trained without critics plans on latent distance, as use_critic=False does
+        critics = self.use_critic and all(critic_of(level) is not None for level in stack.levels)
+        weights = dict(w_critic=1.0, w_intrinsic=0.0) if critics else dict(w_critic=0.0, w_intrinsic=1.0)
         continuous = k == 0 and not stack.action_spec.is_discrete
         return PlanSpec(
             level=k,
@@ -221,7 +223,7 @@ class RuleConfigurator:
             samples=self.width0 if k == 0 else self.width,
             replan_every=1 if self.planner in GRAPH_PLANNERS else max(1, taus[k] // 2),
             vocab=self.vocab,
-            w_goal=0.1 if (self.use_critic and k < top) else 0.0,
+            w_goal=0.1 if (critics and k < top) else 0.0,
             **weights,
         )
 
