@@ -101,6 +101,19 @@ def test_with_the_true_dynamics_imagination_finds_every_pose_and_the_oracles_dis
     assert all(per_dir[node_of[p]] == dist for p, dist in truth.items())
 
 
+def test_imagination_toward_a_goal_ends_with_the_goals_depth(world) -> None:
+    stack, oracle, codebook_obs, book = world
+    level, nav = stack.levels[0], oracle.nav(LAYOUT)
+    x, y = (int(v) for v in nav.free_cells()[0])
+    nav.set_pose(x + 1, y, 0)  # the start faces east: one step forward reaches the goal
+    goal = book.snap(stack.encode(torch.from_numpy(nav.observation().copy())[None])[0])[1][0].numpy().tobytes()
+    start = stack.encode(codebook_obs[:1])[0][0]
+    found = imagine(start, level.predict, level.action_input(torch.arange(3)), book, goal=goal)
+    assert goal in found.index and not found.complete
+    assert len(found.index) == 4  # the start and its three successors: depth 1 holds the goal
+    assert distances_to(found.graph.succ, found.index[goal])[0] == 1
+
+
 def test_a_capped_imagination_says_so_and_keeps_the_cap(world) -> None:
     stack, _, codebook_obs, book = world
     level = stack.levels[0]
@@ -130,7 +143,7 @@ def test_the_agent_reaches_goals_of_an_unseen_layout_by_imagination(world, agent
             steps += 1
         assert nav.pose[:2] == goal
     first, rest = agent.trace[0], agent.trace[1:]
-    assert first.calls >= 3 * 4 * len(graph.cells) and all(t.calls == 0 for t in rest)  # imagined once an episode
+    assert first.calls > 0 and all(t.calls == 0 for t in rest)  # imagined once an episode
 
 
 def test_a_state_the_graph_does_not_hold_starts_a_new_imagination(world) -> None:

@@ -160,7 +160,9 @@ class HierarchicalPlanner:
         self.goals = [g[0] for g in self.stack.encode(goal_obs[None])]
         self.plans, self.t = {}, 0
         self.generator.manual_seed(self.seed)
-        if self.memory is not None:
+        if isinstance(self.memory, ImaginedMemory):
+            self.memory.new_episode(self.goals[0])
+        elif self.memory is not None:
             self.memory.new_episode()
 
     @torch.no_grad()

@@ -9,7 +9,8 @@ cell on its own (:meth:`~hjepa.levels.gridmap.GridMapLevel.cell_codebook`), so e
 predicted map is snapped onto the nearest of the training data's cell embeddings, and the
 snapped map is exactly the encoding of an observation. The cells' codes key the node, so
 revisited states are found by a dictionary lookup, and the search ends when no new state
-appears (the layout's every pose) or at ``max_nodes``.
+appears (the layout's every pose), at ``max_nodes``, or once the depth that found the goal's
+state is done (breadth-first, that depth is the goal's shortest distance).
 
 The agent then walks the graph's shortest path to the goal's node and checks each step: a
 move the env refused drops its edge (as :class:`~hjepa.planning.graph.LatentGraph` does), and
@@ -78,9 +79,10 @@ class Imagined:
     complete: bool
 
 
-def imagine(start: Tensor, step: StepFn, actions: Tensor, book: CellCodebook,
-            max_nodes: int = MAX_IMAGINED) -> Imagined:  # fmt: skip
-    """Breadth-first imagination from state ``start "d"`` over ``actions "a e"`` (predictor inputs)."""
+def imagine(start: Tensor, step: StepFn, actions: Tensor, book: CellCodebook, max_nodes: int = MAX_IMAGINED,
+            goal: bytes | None = None) -> Imagined:  # fmt: skip
+    """Breadth-first imagination from state ``start "d"`` over ``actions "a e"`` (predictor
+    inputs), ending after the depth that finds the node keyed ``goal`` (if given)."""
     if max_nodes < 1:
         raise ConfigError(f"max_nodes must be >= 1, got {max_nodes}.")
     n_act = actions.shape[0]
@@ -89,7 +91,7 @@ def imagine(start: Tensor, step: StepFn, actions: Tensor, book: CellCodebook,
     succ: list[list[int]] = [[NO_EDGE] * n_act]
     frontier, calls = [0], 0
     with torch.no_grad():
-        while frontier and len(nodes) < max_nodes:
+        while frontier and len(nodes) < max_nodes and goal not in index:
             src = repeat(torch.tensor(frontier), "f -> (f a)", a=n_act)
             act = repeat(torch.arange(n_act), "a -> (f a)", f=len(frontier))
             frontier = []
@@ -107,7 +109,7 @@ def imagine(start: Tensor, step: StepFn, actions: Tensor, book: CellCodebook,
                     s = int(src[i + j])
                     succ[s][int(act[i + j])] = NO_EDGE if node is None or node == s else node
     graph = LatentGraph(torch.stack(nodes), np.array(succ, dtype=np.int64), 0.0, 1, calls=calls)
-    return Imagined(graph, index, calls, complete=not frontier)
+    return Imagined(graph, index, calls, complete=not frontier and goal not in index)
 
 
 class ImaginedMemory:
@@ -128,6 +130,7 @@ class ImaginedMemory:
         self.level, self.book, self.max_nodes = level, cell_codebook(level, obs), int(max_nodes)
         self.actions = level.action_input(torch.arange(level.action_spec.n))
         self.current: Imagined | None = None
+        self.goal: bytes | None = None
         self.imaginations, self._unreported = 0, 0
         self._dist: dict[int, np.ndarray] = {}
         self._last: tuple[int, int] | None = None
@@ -136,7 +139,7 @@ class ImaginedMemory:
         return self.book.snap(state[None].float())[1][0].numpy().tobytes()
 
     def _imagine(self, state0: Tensor) -> None:
-        self.current = imagine(state0, self.level.predict, self.actions, self.book, self.max_nodes)
+        self.current = imagine(state0, self.level.predict, self.actions, self.book, self.max_nodes, self.goal)
         self.imaginations += 1
         self._unreported += self.current.calls
         self._dist = {}
@@ -192,6 +195,8 @@ class ImaginedMemory:
                 self._dist = {}
         self._last = None
 
-    def new_episode(self) -> None:
-        """Forget the imagined layout: each episode imagines its own."""
+    def new_episode(self, goal: Tensor | None = None) -> None:
+        """Forget the imagined layout: each episode imagines its own, up to the depth of the
+        level-0 ``goal`` state, when given."""
         self.current, self._last, self._dist, self._unreported = None, None, {}, 0
+        self.goal = None if goal is None else self._key(goal)
