@@ -82,7 +82,9 @@ class FlatAgent(HJEPAAgent):
     env actions it plans with ``continuous_planner`` (the hierarchy's level-0 planner), its
     samples per iteration set the same way (:func:`matched_flat_samples`). With
     ``planner="graph"`` it plans on level 0's latent graph of ``memory``, as the hierarchy's
-    level 0 does, and searches with the matched beam where the graph has no path."""
+    level 0 does, and searches with the matched beam where the graph has no path; with
+    ``planner="imagine"`` on the graph it imagines of the current layout (``memory``: the
+    observations of its codebook)."""
 
     name = "flat"
 
