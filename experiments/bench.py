@@ -31,7 +31,7 @@ from hjepa.experiments.runner import RunResult, run_experiment
 
 MAZE_BINS = DistanceBins.from_mapping({"short": (1, 40), "medium": (41, 80), "long": (81, math.inf)})
 EMPTY_BINS = DistanceBins.from_mapping({"short": (1, 4), "medium": (5, 8), "long": (9, math.inf)})
-HELD_OUT_LAYOUTS = tuple(range(100_000, 100_020))
+HELD_OUT_LAYOUTS = presets.HELD_OUT_LAYOUTS
 # PointMaze bins are geodesic metres (cells are 1 m; the ball's top speed is 0.05 m per step).
 _EPS = 1e-6  # bins are closed on both ends: the next bin starts just above the previous one's end
 PM_MEDIUM_BINS = DistanceBins.from_mapping({"short": (0.5, 3), "medium": (3 + _EPS, 6), "long": (6 + _EPS, math.inf)})
@@ -82,14 +82,15 @@ class Suite:
 _PM_PLANNING = {"flat_horizon": 10, "configurator": RuleConfigurator(flat_horizon=10, width0=64, judge="top",
                                                                      upper="field", graph_radius=3.0)}  # fmt: skip
 
-# Fixed MiniGrid layouts: every level plans on its latent graph over the dataset's observations.
+# mazerooms: every level plans on its latent graph over the dataset's observations.
 _GRAPH = RuleConfigurator(planner="graph")
-# Unseen layouts: level 0 imagines the layout's graph from the current observation.
+# FourRooms, trained on many layouts: level 0 imagines the evaluated layout's graph from the
+# current observation.
 _IMAGINE = RuleConfigurator(planner="imagine")
 
 
 SUITES: dict[str, Suite] = {
-    "fourrooms": Suite("fourrooms", presets.fourrooms, FOURROOMS_BINS, 50, 5, 100, configurator=_GRAPH),
+    "fourrooms": Suite("fourrooms", presets.fourrooms, FOURROOMS_BINS, 50, 5, 100, configurator=_IMAGINE),
     "fourrooms-random": Suite("fourrooms-random", presets.fourrooms_random, FOURROOMS_BINS, 50, 5, 100,
                               HELD_OUT_LAYOUTS, configurator=_IMAGINE),  # fmt: skip
     "mazerooms": Suite("mazerooms", presets.mazerooms, MAZE_BINS, 30, 6, 400, configurator=_GRAPH),

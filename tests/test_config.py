@@ -302,14 +302,16 @@ def test_dataset_config_keeps_the_preset_level0_when_it_reads_the_observations(e
     assert cfg.data.env_id == env_id and cfg.data.transitions == 100
 
 
-def test_fixed_layout_suites_plan_on_the_graph_and_random_layouts_imagine_theirs() -> None:
+def test_mazerooms_plans_on_its_memory_and_fourrooms_imagines_layouts_it_never_collected() -> None:
     from hjepa.experiments.bench import SUITES
 
-    assert SUITES["fourrooms"].configurator.planner == "graph"
     assert SUITES["mazerooms"].configurator.planner == "graph"
     # an unseen layout is not in any memory: level 0 imagines its graph
-    assert SUITES["fourrooms-random"].configurator.planner == "imagine"
-    assert EXPERIMENTS["fourrooms-random"]().levels[0].kind == "gridmap"
+    for name in ("fourrooms", "fourrooms-random"):
+        suite, cfg = SUITES[name], EXPERIMENTS[name](seed=3)
+        assert suite.configurator.planner == "imagine" and cfg.levels[0].kind == "gridmap"
+        assert cfg.data.layouts == "random"
+        assert set(suite.layouts(cfg)) <= set(cfg.data.exclude_layout_seeds)  # evaluated, never collected
 
 
 def test_levels_above_a_cropping_level0_make_it_train_on_whole_maps() -> None:
