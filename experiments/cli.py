@@ -271,15 +271,15 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> None:
     from hjepa.inspection import HorizonErrors, InspectConfig, inspect_checkpoint, prediction_table, summary_table
 
     cfg = config_from_checkpoint(args.checkpoint)
-    tasks, max_steps = None, 100
+    tasks, max_steps, conf = None, 100, None
     try:  # the suite's quick tasks, so that --episode I is task I of `hjepa bench --quick`
         suite = suite_for_env(cfg.data.env_id)
         tasks = make_tasks(cfg.data.env_id, suite.layouts(cfg), suite.per_bin_quick, suite.bins, seed=cfg.seed + 1)
-        max_steps = suite.max_steps
+        max_steps, conf = suite.max_steps, suite.configurator  # traced as the bench plans
     except (UnknownNameError, NotNavigationEnvError):
         pass  # no MiniGrid suite: inspect_checkpoint draws its own tasks or skips the map views
     icfg = InspectConfig(levels=_levels_arg(args.levels), episode=args.episode, max_steps=args.max_steps or max_steps,
-                         gif=not args.no_gif, seed=args.seed)  # fmt: skip
+                         gif=not args.no_gif, seed=args.seed, configurator=conf)  # fmt: skip
     report = inspect_checkpoint(args.checkpoint, args.out, icfg, tasks, args.data, progress=console.is_terminal)
     console.print(prediction_table([HorizonErrors(**r) for r in report.doc["prediction"]]))
     console.print(summary_table(report.doc))

@@ -217,3 +217,16 @@ def test_figures_of_known_geometry() -> None:
     y = rng.integers(1, 17, (400, 2)).astype(float)
     assert linear_r2(np.concatenate([y, rng.normal(size=(400, 6))], axis=1), y) > 0.95
     assert linear_r2(rng.normal(size=(400, 8)), y) < 0.1
+
+
+def test_the_traced_planner_gets_the_datasets_memory_when_its_planner_needs_one() -> None:
+    from types import SimpleNamespace
+
+    from hjepa.inspection.report import _memory_for
+    from hjepa.planning.configurator import RuleConfigurator
+
+    obs = np.array([[[1, 2]], [[1, 2]], [[3, 4]]], dtype=np.uint8)
+    src = SimpleNamespace(data=SimpleNamespace(obs=obs))
+    assert _memory_for(src, RuleConfigurator(), 0) is None  # beam search reads no memory
+    for planner in ("graph", "imagine"):
+        assert _memory_for(src, RuleConfigurator(planner=planner), 0).tolist() == [[[1, 2]], [[3, 4]]]

@@ -44,8 +44,9 @@ class TracingAgent(Protocol):
 class PlannerAgent:
     """The hierarchical planner as an agent (what ``HJEPAAgent`` wraps), for the core."""
 
-    def __init__(self, stack: HJEPA, configurator: Configurator | None = None, seed: int = 0) -> None:
-        self.planner = HierarchicalPlanner(stack, configurator or RuleConfigurator(), seed)
+    def __init__(self, stack: HJEPA, configurator: Configurator | None = None, seed: int = 0,
+                 memory: torch.Tensor | None = None) -> None:  # fmt: skip
+        self.planner = HierarchicalPlanner(stack, configurator or RuleConfigurator(), seed, memory)
         self.trace: list[StepTrace] = []
 
     def reset(self, obs: np.ndarray, goal_obs: np.ndarray) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
+import torch
 from rich.progress import Progress
 from rich.table import Table
 
@@ -21,11 +22,14 @@ from hjepa.envs.oracle import DistanceBins, LayoutOracle, Task, make_tasks
 from hjepa.errors import InspectionError, NotNavigationEnvError, UnknownEnvError
 from hjepa.inspection.critic_map import critic_maps, plot_critic_maps
 from hjepa.inspection.embeddings import embedding_view, plot_embeddings
-from hjepa.inspection.episode import (EpisodeView, TracingAgent, goal_obs_for, plot_episode, plot_episode_predictions,
-                                      save_episode_gif, trace_episode)  # fmt: skip
+from hjepa.inspection.episode import (EpisodeView, PlannerAgent, TracingAgent, goal_obs_for, plot_episode,
+                                      plot_episode_predictions, save_episode_gif, trace_episode)  # fmt: skip
 from hjepa.inspection.predictions import neighbour_views, plot_neighbours, plot_prediction_errors, prediction_errors
 from hjepa.inspection.source import Source, check_levels, dataset_bank, layout_bank, load_source
 from hjepa.io import write_json, write_text
+from hjepa.planning.configurator import GRAPH_PLANNERS, RuleConfigurator
+from hjepa.planning.graph import distinct_observations
+from hjepa.planning.memory import MAX_NODES
 from hjepa.plots import save_figure
 
 
@@ -51,6 +55,9 @@ class InspectConfig:
     """Write the animated GIF of the episode."""
     seed: int | None = None
     """Seeds windows and the planner (default: the checkpoint's seed)."""
+    configurator: RuleConfigurator | None = None
+    """The traced planner's configurator (``hjepa inspect``: the suite's; default the rule's
+    defaults). A graph or imagine planner gets the dataset's distinct observations as memory."""
 
 
 class InspectReport(NamedTuple):
@@ -142,12 +149,21 @@ def _dataset_views(src: Source, levels: list[int], cfg: InspectConfig, seed: int
     return files
 
 
+def _memory_for(src: Source, conf: RuleConfigurator, seed: int) -> torch.Tensor | None:
+    """The dataset's distinct observations when ``conf`` plans on a graph (as the bench does)."""
+    if conf.planner not in GRAPH_PLANNERS and conf.upper != "field":
+        return None
+    return torch.from_numpy(distinct_observations(src.data.obs, MAX_NODES, seed))
+
+
 def _map_views(src: Source, levels: list[int], cfg: InspectConfig, seed: int,
                episode: tuple[LayoutOracle, list[Task], int], agent: TracingAgent | None, plots: Path,
                doc: dict) -> list[Path]:  # fmt: skip
     oracle, tasks, index = episode
     task = tasks[index]
     nav, graph = oracle.nav(task.layout_seed), oracle.graph(task.layout_seed)
+    if agent is None and cfg.configurator is not None:
+        agent = PlannerAgent(src.stack, cfg.configurator, seed, _memory_for(src, cfg.configurator, seed))
     view = trace_episode(src.stack, nav, graph, task, agent, cfg.max_steps, seed)
     doc["episode"] = episode_summary(view, index, len(tasks))
     files = [save_figure(plot_episode(view), plots / "episode.png"),
