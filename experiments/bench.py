@@ -82,10 +82,9 @@ class Suite:
 _PM_PLANNING = {"flat_horizon": 10, "configurator": RuleConfigurator(flat_horizon=10, width0=64, judge="top",
                                                                      upper="field", graph_radius=3.0)}  # fmt: skip
 
-# mazerooms: every level plans on its latent graph over the dataset's observations.
-_GRAPH = RuleConfigurator(planner="graph")
-# FourRooms, trained on many layouts: level 0 imagines the evaluated layout's graph from the
-# current observation.
+# The MiniGrid suites, trained on the family's other layouts: level 0 imagines the evaluated
+# layout's graph from the current observation (`--configurator planner=graph` plans on the
+# memory of the dataset's observations instead, for a model trained on the evaluated layout).
 _IMAGINE = RuleConfigurator(planner="imagine")
 
 
@@ -93,7 +92,7 @@ SUITES: dict[str, Suite] = {
     "fourrooms": Suite("fourrooms", presets.fourrooms, FOURROOMS_BINS, 50, 5, 100, configurator=_IMAGINE),
     "fourrooms-random": Suite("fourrooms-random", presets.fourrooms_random, FOURROOMS_BINS, 50, 5, 100,
                               HELD_OUT_LAYOUTS, configurator=_IMAGINE),  # fmt: skip
-    "mazerooms": Suite("mazerooms", presets.mazerooms, MAZE_BINS, 30, 6, 400, configurator=_GRAPH),
+    "mazerooms": Suite("mazerooms", presets.mazerooms, MAZE_BINS, 30, 6, 400, configurator=_IMAGINE),
     "pointmaze-medium": Suite("pointmaze-medium", presets.pointmaze_medium, PM_MEDIUM_BINS, 30, 5, 600, **_PM_PLANNING),
     "pointmaze-large": Suite("pointmaze-large", presets.pointmaze_large, PM_LARGE_BINS, 30, 5, 800, **_PM_PLANNING),
     "pointmaze-giant": Suite("pointmaze-giant", presets.pointmaze_giant, PM_GIANT_BINS, 10, 1, 1000, **_PM_PLANNING),

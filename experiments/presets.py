@@ -89,10 +89,13 @@ def fourrooms_random(quick: bool = False, seed: int = 0) -> ExperimentConfig:
 
 
 def mazerooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
-    """hjepa's MazeRooms (4x4 rooms, ~33x33 cells, doorways on a spanning tree), fixed layout;
-    a ``gridmap`` level 0 planned on its latent graph."""
-    data = CollectConfig(env_id="hjepa/MazeRooms-v0", transitions=60_000 if quick else 400_000,
-                         episode_len=200, layouts="fixed", layout_seed=seed, seed=seed)  # fmt: skip
+    """hjepa's MazeRooms (4x4 rooms, ~33x33 cells, doorways on a spanning tree), evaluated on one
+    fixed layout (the seed's) and trained on 400k transitions of the family's other layouts; a
+    ``gridmap`` level 0 that imagines the evaluated layout's graph (the suite's planner
+    "imagine"). Trained on its own layout and planned on its memory's graph it reached the same
+    success at SPL 0.77, against 0.99 (docs/results.md, session 10)."""
+    data = CollectConfig(env_id="hjepa/MazeRooms-v0", transitions=400_000, episode_len=200, layouts="random",
+                         layout_seed=seed, exclude_layout_seeds=(seed,), seed=seed)  # fmt: skip
     train = TrainConfig(**MAP_TRAIN, epoch_steps=200 if quick else 500)
     return ExperimentConfig(name="mazerooms", seed=seed, data=data, levels=map_level(), loss=MAP_LOSS, train=train,
                             critic=MAP_CRITIC)  # fmt: skip
