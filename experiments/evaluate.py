@@ -23,9 +23,8 @@ from hjepa.envs.oracle import Bins, LayoutOracle, Task, goal_observation, make_t
 from hjepa.envs.pointmaze import is_pointmaze, maze_info
 from hjepa.errors import ConfigError, UnknownNameError
 from hjepa.metrics import EpisodeRecord, summarise_by_agent
-from hjepa.planning.configurator import GRAPH_PLANNERS, RuleConfigurator
-from hjepa.planning.graph import distinct_observations
-from hjepa.planning.memory import MAX_NODES
+from hjepa.planning.configurator import RuleConfigurator
+from hjepa.planning.memory import memory_observations
 
 
 @dataclass(frozen=True)
@@ -181,11 +180,9 @@ def evaluate_agents(stack: torch.nn.Module, env_id: str, tasks: Sequence[Task | 
 
 
 def planning_memory(data: object, cfg: EvalConfig) -> torch.Tensor | None:
-    """The "graph" planner's (and the "field" cost's, and the "imagine" planner's codebook) memory: the distinct observations of the
-    dataset ``data`` (an OfflineDataset), or None when the configurator uses no graph."""
-    if cfg.configurator.planner not in GRAPH_PLANNERS and cfg.configurator.upper != "field":
-        return None
-    return torch.from_numpy(distinct_observations(data.obs, MAX_NODES, cfg.seed))
+    """What the configurator's planners read from the dataset ``data`` (an OfflineDataset):
+    :func:`~hjepa.planning.memory.memory_observations`."""
+    return memory_observations(data.obs, cfg.configurator.planner, cfg.configurator.upper, cfg.seed)
 
 
 def calls_per_decision(records: Sequence[EpisodeRecord], repeat: int = 1) -> float:

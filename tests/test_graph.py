@@ -277,3 +277,14 @@ def test_hjepa_agent_with_a_field_plans_level_0_alone_costed_by_level_1s_graph(t
         RuleConfigurator(upper="field", field_level=3).configure(stack, [], [])
     with pytest.raises(ConfigError, match="field"):
         PlanSpec(level=1, horizon=2, field_level=2)
+
+
+def test_the_imagine_planners_codebook_reads_only_the_first_observations() -> None:
+    from hjepa.planning.memory import CODEBOOK_OBS, memory_observations
+
+    obs = np.zeros((CODEBOOK_OBS + 5, 2), dtype=np.uint8)
+    obs[-1] = 7  # distinct, but past what the codebook reads
+    assert memory_observations(obs, "imagine", "plan").tolist() == [[0, 0]]
+    assert memory_observations(obs, "graph", "plan").tolist() == [[0, 0], [7, 7]]
+    assert memory_observations(obs, "beam", "plan") is None
+    assert memory_observations(obs, "beam", "field") is not None

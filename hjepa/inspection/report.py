@@ -27,9 +27,8 @@ from hjepa.inspection.episode import (EpisodeView, PlannerAgent, TracingAgent, g
 from hjepa.inspection.predictions import neighbour_views, plot_neighbours, plot_prediction_errors, prediction_errors
 from hjepa.inspection.source import Source, check_levels, dataset_bank, layout_bank, load_source
 from hjepa.io import write_json, write_text
-from hjepa.planning.configurator import GRAPH_PLANNERS, RuleConfigurator
-from hjepa.planning.graph import distinct_observations
-from hjepa.planning.memory import MAX_NODES
+from hjepa.planning.configurator import RuleConfigurator
+from hjepa.planning.memory import memory_observations
 from hjepa.plots import save_figure
 
 
@@ -150,10 +149,8 @@ def _dataset_views(src: Source, levels: list[int], cfg: InspectConfig, seed: int
 
 
 def _memory_for(src: Source, conf: RuleConfigurator, seed: int) -> torch.Tensor | None:
-    """The dataset's distinct observations when ``conf`` plans on a graph (as the bench does)."""
-    if conf.planner not in GRAPH_PLANNERS and conf.upper != "field":
-        return None
-    return torch.from_numpy(distinct_observations(src.data.obs, MAX_NODES, seed))
+    """What ``conf``'s planners read from the dataset, as in the bench."""
+    return memory_observations(src.data.obs, conf.planner, conf.upper, seed)
 
 
 def _map_views(src: Source, levels: list[int], cfg: InspectConfig, seed: int,

@@ -20,12 +20,28 @@ from torch import Tensor
 from hjepa.errors import ConfigError
 from hjepa.planning import planners
 from hjepa.planning.field import GraphField, graph_field
-from hjepa.planning.graph import (RADIUS_SCALE, LatentGraph, build_graph, distances_to, keys_of, nearest_keys,
-                                 path_actions, projection)  # fmt: skip
+from hjepa.planning.graph import (RADIUS_SCALE, LatentGraph, build_graph, distances_to, distinct_observations, keys_of,
+                                 nearest_keys, path_actions, projection)  # fmt: skip
 
 MAX_NODES = 8192
 """Default cap on memory nodes (a seeded sample of the dataset's distinct observations)."""
 ENCODE_BATCH = 512
+
+
+CODEBOOK_OBS = 20_000
+"""Observations the "imagine" planner's codebook reads (the first of the dataset): it needs
+only the cell codes, and the distinct observations of 400k map observations took GBs."""
+
+
+def memory_observations(obs: np.ndarray, planner: str, upper: str, seed: int = 0) -> Tensor | None:
+    """What a configurator's planners read from the dataset's observations ``obs``: the
+    distinct ones (at most :data:`MAX_NODES`) for the "graph" planner and the "field" cost,
+    those of the first :data:`CODEBOOK_OBS` for the "imagine" planner's codebook, else None."""
+    if planner == "imagine" and upper != "field":
+        obs = obs[:CODEBOOK_OBS]
+    elif planner != "graph" and upper != "field":
+        return None
+    return torch.from_numpy(distinct_observations(obs, MAX_NODES, seed))
 
 
 class PlanningMemory:
