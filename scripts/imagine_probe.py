@@ -1,8 +1,9 @@
 """Can a ``gridmap`` level 0 imagine the graph of a layout it holds no memory of?
 
 Breadth-first search over the model alone: from one encoded observation, predict every action's
-successor, snap each cell of the prediction onto the nearest embedding of a cell code (the codes
-in the observation and the agent's four directions), and key the node by its codes. A crisp
+successor, snap each cell of the prediction onto the nearest embedding of a cell code (the
+"imagine" planner's codebook: the codes in the dataset's first observations), and key the node
+by its codes. A crisp
 model finds exactly the layout's poses (4 per free cell); one whose predicted cells fall near
 the middle between two codes finds states with two agents or none, and the search blows up.
 
@@ -26,19 +27,10 @@ from hjepa.checkpoint import load_module
 from hjepa.data.storage import OfflineDataset
 from hjepa.levels.grid import N_COLORS, N_STATES
 from hjepa.levels.gridmap import AGENT
+from hjepa.planning.imagine import cell_codebook
+from hjepa.planning.memory import memory_observations
 
 N_CODES_PER_OBJECT = N_COLORS * N_STATES  # CellOneHot's index: (object * colours + colour) * states + state
-
-
-@torch.no_grad()
-def codebook(level, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The cell codes of ``obs`` plus the agent's four directions, and their embeddings ``"q c"``."""
-    cells = level.encoder.cells
-    present = torch.unique((obs.to(torch.int32) * cells.radix).sum(-1))
-    agent = torch.arange(4) + AGENT * N_CODES_PER_OBJECT
-    codes = torch.unique(torch.cat([present, agent]))
-    emb = level.encoder.convs(rearrange(cells.table[codes], "q ch -> q ch 1 1"))
-    return codes, rearrange(emb, "q c 1 1 -> q c")
 
 
 @torch.no_grad()
@@ -54,13 +46,14 @@ def main(ckpt: str, max_depth: int = 15, layout: int | None = None) -> None:
 
         obs = torch.from_numpy(LayoutOracle(data.meta.env_id).nav(layout).observation())[None]
     c, w, h = level.map_shape
-    codes, emb = codebook(level, obs)
-    print(f"{len(codes)} codes, smallest gap between their embeddings {float(torch.pdist(emb).min()):.2f}")
+    # the planner's own codebook: the cell codes of the dataset's first observations
+    book = cell_codebook(level, memory_observations(data.obs, "imagine", "plan"))
+    print(f"{len(book.codes)} codes, smallest gap between their embeddings {float(torch.pdist(book.emb).min()):.2f}")
 
     def snap(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        d = torch.cdist(rearrange(s, "n (c w h) -> n (w h) c", c=c, w=w, h=h), emb)
-        idx = d.argmin(-1)
-        return rearrange(emb[idx], "n (w h) c -> n (c w h)", w=w, h=h), codes[idx], d.min(-1).values
+        snapped, idx = book.snap(s)
+        err = rearrange(s - snapped, "n (c w h) -> n (w h) c", c=c, w=w, h=h).norm(dim=-1)
+        return snapped, book.codes[idx.long()], err
 
     start, key, _ = snap(level.encode(obs))
     nodes, seen, frontier = [start[0]], {key[0].numpy().tobytes()}, [0]

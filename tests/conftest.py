@@ -32,3 +32,11 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory, debug_cfg: ExperimentCon
     out = tmp_path_factory.mktemp("tiny") / "data"
     collect(debug_cfg.data, out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_data_set(tiny_data: Path):
+    """:func:`tiny_data`, opened."""
+    from hjepa.data.storage import OfflineDataset
+
+    return OfflineDataset.open(tiny_data)

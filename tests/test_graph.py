@@ -206,13 +206,6 @@ def test_hjepa_agent_plans_on_the_graph(trained_stack, tiny_data_set) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_data_set(tiny_data):
-    from hjepa.data.storage import OfflineDataset
-
-    return OfflineDataset.open(tiny_data)
-
-
-@pytest.fixture(scope="module")
 def trained_stack(tiny_data_set, debug_cfg):
     from hjepa.critic import train_critics
     from hjepa.stack import HJEPA

@@ -161,37 +161,31 @@ def test_a_state_the_graph_does_not_hold_starts_a_new_imagination(world) -> None
     assert memory.imaginations == 2 and memory.covers(elsewhere)
 
 
-def test_imagine_refuses_what_it_cannot_plan(trained_stack, tiny_data_set) -> None:
+def test_imagine_refuses_what_it_cannot_plan(debug_stack, tiny_data_set) -> None:
     obs = torch.from_numpy(np.array(tiny_data_set.obs[:4]))
     with pytest.raises(ConfigError, match="gridmap"):  # the debug stack's level 0 is 'grid'
-        HJEPAAgent(trained_stack, RuleConfigurator(planner="imagine"), 0, obs)
+        HJEPAAgent(debug_stack, RuleConfigurator(planner="imagine"), 0, obs)
     with pytest.raises(ConfigError, match="codebook"):
-        HJEPAAgent(trained_stack, RuleConfigurator(planner="imagine"), 0)
+        HJEPAAgent(debug_stack, RuleConfigurator(planner="imagine"), 0)
     with pytest.raises(ConfigError, match="field"):
         RuleConfigurator(planner="imagine", upper="field")
 
 
-def test_levels_above_an_imagining_level_0_search_with_beam(trained_stack) -> None:
-    states = [torch.zeros(level.dim) for level in trained_stack.levels]
-    specs = RuleConfigurator(planner="imagine", use_critic=False).configure(trained_stack, states, states)
-    assert [s.planner for s in specs] == ["imagine"] + ["beam"] * (trained_stack.num_levels - 1)
+def test_levels_above_an_imagining_level_0_search_with_beam(debug_stack) -> None:
+    states = [torch.zeros(level.dim) for level in debug_stack.levels]
+    specs = RuleConfigurator(planner="imagine", use_critic=False).configure(debug_stack, states, states)
+    assert [s.planner for s in specs] == ["imagine"] + ["beam"] * (debug_stack.num_levels - 1)
 
 
 @pytest.fixture(scope="module")
-def tiny_data_set(tiny_data):
-    from hjepa.data.storage import OfflineDataset
-
-    return OfflineDataset.open(tiny_data)
-
-
-@pytest.fixture(scope="module")
-def trained_stack(tiny_data_set, debug_cfg):
+def debug_stack(tiny_data_set, debug_cfg):
+    """The debug preset's stack (a 'grid' level 0), untrained and without critics."""
     torch.manual_seed(0)
     return HJEPA.from_config(debug_cfg, tiny_data_set.obs_spec, tiny_data_set.action_spec).eval()
 
 
-def test_a_stack_without_critics_plans_on_latent_distance_not_on_a_zero_cost(trained_stack) -> None:
-    """trained_stack here has no critics: a critic weight would cost every plan 0."""
-    states = [torch.zeros(level.dim) for level in trained_stack.levels]
-    specs = RuleConfigurator(planner="beam").configure(trained_stack, states, states)
+def test_a_stack_without_critics_plans_on_latent_distance_not_on_a_zero_cost(debug_stack) -> None:
+    """debug_stack has no critics: a critic weight would cost every plan 0."""
+    states = [torch.zeros(level.dim) for level in debug_stack.levels]
+    specs = RuleConfigurator(planner="beam").configure(debug_stack, states, states)
     assert all(s.w_critic == 0.0 and s.w_intrinsic == 1.0 for s in specs)
