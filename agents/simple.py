@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from hjepa.agents.base import Agent
-from hjepa.envs.oracle import PoseGraph
+from hjepa.envs.oracle import OPENED, PoseGraph
 from hjepa.errors import InvalidGoalError
 from hjepa.specs import ActionSpec
 
-_AGENT = 10  # MiniGrid's object index of the agent in a symbolic observation
+_AGENT, _DOOR, _OPEN = 10, 4, 0  # MiniGrid's object indices of the agent and a door; an open door's state
+_AHEAD = ((1, 0), (0, 1), (-1, 0), (0, -1))  # the cell in front, by direction
 
 
 class RandomAgent(Agent):
@@ -46,7 +47,8 @@ class OracleAgent(Agent):
     """Follows a shortest path of the true pose graph (privileged: evaluation only).
 
     It reads its pose from the symbolic observation and the goal cell from the goal
-    observation, and replans from wherever it is every step.
+    observation, and replans from wherever it is every step (facing a door it opened, from
+    the graph's opened pose: :meth:`PoseGraph.from_nav`).
     """
 
     name = "oracle"
@@ -61,5 +63,10 @@ class OracleAgent(Agent):
         self.goal = agent_pose(goal_obs)[:2]
 
     def _act(self, obs: np.ndarray) -> int:
-        path = self.graph.path(agent_pose(obs), self.goal)
+        x, y, d = pose = agent_pose(obs)
+        dx, dy = _AHEAD[d]
+        ahead = obs[x + dx, y + dy]
+        if ahead[0] == _DOOR and ahead[2] == _OPEN and self.graph.has_pose((*pose, OPENED)):
+            pose = (*pose, OPENED)
+        path = self.graph.path(pose, self.goal)
         return self.index[path[0]] if path else 0

@@ -100,6 +100,13 @@ SUITES: dict[str, Suite] = {
 }
 
 
+def grid_env_actions(cfg: ExperimentConfig) -> tuple[int, ...]:
+    """The MiniGrid action ids of the experiment's collector (the oracle's actions; PointMaze: unused)."""
+    from hjepa.envs.minigrid_nav import ACTIONS
+
+    return tuple(ACTIONS[a] for a in cfg.data.action_subset if a in ACTIONS)
+
+
 def get_suite(name: str) -> Suite:
     if name not in SUITES:
         raise UnknownNameError(f"Unknown suite '{name}'. Suites: {', '.join(SUITES)}.")
@@ -132,7 +139,8 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     data = _dataset_of(module.hparams.get("data_path", ""), ckpt)
     eval_cfg = eval_cfg or suite.eval_config(cfg.seed)
     n = per_bin or (suite.per_bin_quick if quick else suite.per_bin)
-    tasks = suite_tasks(cfg.data.env_id, suite.layouts(cfg), n, suite.bins, seed=cfg.seed + 1)
+    tasks = suite_tasks(cfg.data.env_id, suite.layouts(cfg), n, suite.bins, seed=cfg.seed + 1,
+                        env_actions=grid_env_actions(cfg))  # fmt: skip
     torch.manual_seed(cfg.seed)
     agents, records = evaluate_agents(stack, cfg.data.env_id, tasks, list(suite.bins), eval_cfg, console.is_terminal,
                                       planning_memory(data, eval_cfg))  # fmt: skip

@@ -267,14 +267,15 @@ def _levels_arg(text: str | None) -> tuple[int, ...] | None:
 def cmd_inspect(args: argparse.Namespace, console: Console) -> None:
     from hjepa.envs.oracle import make_tasks
     from hjepa.errors import NotNavigationEnvError, UnknownNameError
-    from hjepa.experiments.bench import config_from_checkpoint, suite_for_env
+    from hjepa.experiments.bench import config_from_checkpoint, grid_env_actions, suite_for_env
     from hjepa.inspection import HorizonErrors, InspectConfig, inspect_checkpoint, prediction_table, summary_table
 
     cfg = config_from_checkpoint(args.checkpoint)
     tasks, max_steps, conf = None, 100, None
     try:  # the suite's quick tasks, so that --episode I is task I of `hjepa bench --quick`
         suite = suite_for_env(cfg.data.env_id)
-        tasks = make_tasks(cfg.data.env_id, suite.layouts(cfg), suite.per_bin_quick, suite.bins, seed=cfg.seed + 1)
+        tasks = make_tasks(cfg.data.env_id, suite.layouts(cfg), suite.per_bin_quick, suite.bins, seed=cfg.seed + 1,
+                           env_actions=grid_env_actions(cfg))  # fmt: skip
         max_steps, conf = suite.max_steps, suite.configurator  # traced as the bench plans
     except (UnknownNameError, NotNavigationEnvError):
         pass  # no MiniGrid suite: inspect_checkpoint draws its own tasks or skips the map views

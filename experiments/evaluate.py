@@ -19,7 +19,7 @@ from rich.progress import Progress
 from hjepa.agents import Agent, FlatAgent, HJEPAAgent, OracleAgent, RandomAgent
 from hjepa.agents.base import AGENTS
 from hjepa.envs.maze_oracle import MazeTask, fixed_maze_tasks, make_maze_tasks
-from hjepa.envs.oracle import Bins, LayoutOracle, Task, goal_observation, make_tasks
+from hjepa.envs.oracle import POSE_ACTIONS, Bins, LayoutOracle, Task, arrival_observation, make_tasks
 from hjepa.envs.pointmaze import is_pointmaze, maze_info
 from hjepa.errors import ConfigError, UnknownNameError
 from hjepa.metrics import EpisodeRecord, summarise_by_agent
@@ -60,8 +60,8 @@ def run_episode(agent: Agent, oracle: LayoutOracle, task: Task, max_steps: int,
     ``env_actions`` maps the agent's action index to the MiniGrid action id.
     """
     nav = oracle.nav(task.layout_seed)
+    goal_obs = arrival_observation(nav, oracle.graph(task.layout_seed), task.start, task.goal)
     nav.set_pose(*task.start)
-    goal_obs = goal_observation(nav, task.goal)
     agent.reset(nav.observation(), goal_obs)
     plan_ms, steps, success = [], 0, nav.pose[:2] == tuple(task.goal)
     while not success and steps < max_steps:
@@ -101,8 +101,11 @@ class _LayoutGraphs:
     def __init__(self, oracle: LayoutOracle) -> None:
         self.oracle, self.layout_seed = oracle, 0
 
-    def path(self, pose: tuple[int, int, int], goal: tuple[int, int]) -> list[int]:
+    def path(self, pose: tuple[int, ...], goal: tuple[int, int]) -> list[int]:
         return self.oracle.graph(self.layout_seed).path(pose, goal)
+
+    def has_pose(self, pose: tuple[int, ...]) -> bool:
+        return self.oracle.graph(self.layout_seed).has_pose(pose)
 
 
 class Episodes(Protocol):
@@ -118,7 +121,8 @@ class GridEpisodes:
     """MiniGrid episodes (:func:`run_episode`) in the layouts of ``env_id``."""
 
     def __init__(self, stack: torch.nn.Module, env_id: str) -> None:
-        self.oracle, self.env_actions = LayoutOracle(env_id), stack.action_spec.env_actions
+        self.env_actions = stack.action_spec.env_actions
+        self.oracle = LayoutOracle(env_id, env_actions=self.env_actions)
 
     def factories(self, stack: torch.nn.Module, cfg: EvalConfig,
                   memory: torch.Tensor | None = None) -> dict[str, Callable[[float], Agent]]:  # fmt: skip
@@ -139,16 +143,17 @@ def episodes_for(stack: torch.nn.Module, env_id: str) -> Episodes:
     return GridEpisodes(stack, env_id)
 
 
-def suite_tasks(env_id: str, layout_seeds: Sequence[int], per_bin: int, bins: Bins, seed: int) -> list[Task | MazeTask]:
+def suite_tasks(env_id: str, layout_seeds: Sequence[int], per_bin: int, bins: Bins, seed: int,
+                env_actions: Sequence[int] = POSE_ACTIONS) -> list[Task | MazeTask]:  # fmt: skip
     """Seeded evaluation tasks of ``env_id``, stratified by oracle distance.
 
     MiniGrid: :func:`~hjepa.envs.oracle.make_tasks` over ``layout_seeds``. PointMaze: tasks
     drawn over the maze's free cells (:func:`~hjepa.envs.maze_oracle.make_maze_tasks`), or,
     for a maze with its own evaluation tasks (OGBench giant), those tasks, ``per_bin``
-    jittered episodes each.
+    jittered episodes each. ``env_actions``: MiniGrid's actions (with toggle, closed doors cost one).
     """
     if not is_pointmaze(env_id):
-        return make_tasks(env_id, layout_seeds, per_bin, bins, seed=seed)
+        return make_tasks(env_id, layout_seeds, per_bin, bins, seed=seed, env_actions=env_actions)
     info = maze_info(env_id)
     if info.tasks:
         return fixed_maze_tasks(env_id, info.maze, info.tasks, bins, per_bin, seed)

@@ -198,3 +198,15 @@ def test_cost_level_reads_level_0_rollouts_through_the_encoders_above(trained):
         chosen = total(trace.levels[0].plan)
     assert chosen == pytest.approx(trace.levels[0].cost, abs=1e-4)  # the planner costed in level 2's space
     assert chosen == pytest.approx(best, abs=1e-4)  # and found the cheapest plan
+
+
+def test_oracle_agent_opens_the_doors_of_multiroom_and_takes_exactly_the_oracle_distance() -> None:
+    from hjepa.experiments.evaluate import run_episode
+    from hjepa.specs import ActionSpec
+
+    env, env_actions = "MiniGrid-MultiRoom-N6-v0", (0, 1, 2, 5)
+    oracle = LayoutOracle(env, env_actions=env_actions)
+    spec = ActionSpec("discrete", n=4, env_actions=env_actions, names=("left", "right", "forward", "toggle"))
+    for task in make_tasks(env, [3], 2, {"far": (30, 200)}, seed=1, oracle=oracle):
+        record = run_episode(OracleAgent(oracle.graph(task.layout_seed), spec), oracle, task, 200, env_actions)
+        assert record.success and record.steps == task.distance

@@ -17,6 +17,7 @@ from hjepa.envs.oracle import (
     LayoutOracle,
     PoseGraph,
     Task,
+    arrival_observation,
     bin_of,
     goal_observation,
     make_tasks,
@@ -28,12 +29,17 @@ LEFT, RIGHT, FORWARD = ACTIONS["left"], ACTIONS["right"], ACTIONS["forward"]
 FOURROOMS = "MiniGrid-FourRooms-v0"
 
 
+_CELLS = {"#": (WALL, 5, 0), ".": (EMPTY, 0, 0), "D": (OBJECT_TO_IDX["door"], 0, 1),
+          "O": (OBJECT_TO_IDX["door"], 0, 0), "B": (OBJECT_TO_IDX["box"], 1, 0)}  # fmt: skip
+
+
 def _grid(rows: list[str], start: tuple[int, int, int] = (1, 1, 0)) -> GridNav:
-    """A GridNav from a picture: ``#`` wall, ``.`` empty; ``rows[y][x]``."""
+    """A GridNav from a picture: ``#`` wall, ``.`` empty, ``D`` closed door, ``O`` open door,
+    ``B`` box; ``rows[y][x]``."""
     enc = np.zeros((len(rows[0]), len(rows), 3), dtype=np.uint8)
     for y, row in enumerate(rows):
         for x, ch in enumerate(row):
-            enc[x, y] = (WALL, 5, 0) if ch == "#" else (EMPTY, 0, 0)
+            enc[x, y] = _CELLS[ch]
     return GridNav(enc, start)
 
 
@@ -164,9 +170,47 @@ def test_unreachable_goal() -> None:
         graph.distance((1, 1, 0), (4, 1))
 
 
-def test_toggle_is_not_modelled() -> None:
-    with pytest.raises(ConfigError, match="toggle"):
-        PoseGraph.from_nav(_grid(ROOM), env_actions=(0, 1, 2, ACTIONS["toggle"]))
+TOGGLE = ACTIONS["toggle"]
+DOORWAY = ["#######", "#..D..#", "#######"]  # two rooms joined by a closed door at (3, 1)
+
+
+def test_a_closed_door_is_a_wall_without_toggle_and_costs_one_toggle_with_it() -> None:
+    nav = _grid(DOORWAY)
+    with pytest.raises(InvalidGoalError, match="cannot be reached"):
+        PoseGraph.from_nav(nav).distance((1, 1, 0), (4, 1))
+    graph = PoseGraph.from_nav(nav, env_actions=(LEFT, RIGHT, FORWARD, TOGGLE))
+    assert graph.distance((1, 1, 0), (4, 1)) == 4  # forward, toggle, forward onto the door, forward
+    assert graph.path((1, 1, 0), (4, 1)) == [FORWARD, TOGGLE, FORWARD, FORWARD]
+    assert graph.distance((2, 1, 2), (5, 1)) == 2 + 1 + 3  # turn around, toggle, three forwards
+    assert graph.path((2, 1, 0, 1), (4, 1)) == [FORWARD, FORWARD]  # facing the door just opened
+    assert not graph.has_pose((1, 1, 0, 1)) and graph.has_cell((3, 1)) and (3, 1) not in graph.cells
+    path = graph.path((1, 1, 0), (5, 1))
+    assert _walk(nav, (1, 1, 0), path)[:2] == (5, 1) and len(path) == graph.distance((1, 1, 0), (5, 1))
+    nav.reset()
+
+
+def test_an_open_door_is_passable_and_boxes_are_refused_with_toggle() -> None:
+    assert PoseGraph.from_nav(_grid(["#######", "#..O..#", "#######"])).distance((1, 1, 0), (4, 1)) == 3
+    with pytest.raises(ConfigError, match="boxes"):
+        PoseGraph.from_nav(_grid(["#####", "#.B.#", "#####"]), env_actions=(LEFT, RIGHT, FORWARD, TOGGLE))
+    with pytest.raises(ConfigError, match="toggle=5"):
+        PoseGraph.from_nav(_grid(ROOM), env_actions=(0, 1, 2, 3))
+
+
+def test_multiroom_oracle_paths_reach_the_goal_and_the_goal_observation_has_their_doors_open() -> None:
+    env, actions = "MiniGrid-MultiRoom-N6-v0", (LEFT, RIGHT, FORWARD, TOGGLE)
+    oracle = LayoutOracle(env, env_actions=actions)
+    tasks = make_tasks(env, [0, 1], 2, {"near": (1, 15), "far": (30, math.inf)}, seed=0, oracle=oracle)
+    door = OBJECT_TO_IDX["door"]
+    for task in tasks:
+        nav, path = oracle.nav(task.layout_seed), oracle.graph(task.layout_seed).path(task.start, task.goal)
+        closed = int(((nav.encoding[..., 0] == door) & (nav.encoding[..., 2] == 1)).sum())
+        assert _walk(nav, task.start, path)[:2] == task.goal and len(path) == task.distance
+        opened = [a for a in path if a == TOGGLE]
+        goal = arrival_observation(nav, oracle.graph(task.layout_seed), task.start, task.goal)
+        assert int(((goal[..., 0] == door) & (goal[..., 2] == 1)).sum()) == closed - len(opened)
+        assert tuple(np.argwhere(goal[..., 0] == AGENT)[0]) == task.goal
+    assert any(TOGGLE in oracle.graph(t.layout_seed).path(t.start, t.goal) for t in tasks if t.bin == "far")
 
 
 # ------------------------------------------------------------------------ bins and tasks

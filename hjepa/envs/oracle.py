@@ -29,8 +29,12 @@ Cell = tuple[int, int]
 Bins = Mapping[str, tuple[float, float]]  # ordered name -> (lo, hi), both inclusive
 _V = TypeVar("_V")
 
-#: Actions the pose graph can model: the ones that move or turn the agent.
+#: Actions that move or turn the agent: the pose graph's default.
 POSE_ACTIONS: tuple[int, ...] = (ACTIONS["left"], ACTIONS["right"], ACTIONS["forward"])
+_TOGGLE, _FORWARD = ACTIONS["toggle"], ACTIONS["forward"]
+_DOOR, _OPEN, _LOCKED, _BOX = 4, 0, 2, 7  # MiniGrid's door object, its open and locked states, the box
+OPENED = 1
+"""Fourth element of a pose ``(x, y, dir, OPENED)``: facing a door the agent has just opened."""
 
 
 # ----------------------------------------------------------------------------- cell checks
@@ -57,10 +61,23 @@ def _require_direction(d: int, role: str) -> int:
 
 def _check_actions(env_actions: Sequence[int]) -> tuple[int, ...]:
     actions = tuple(sorted({int(a) for a in env_actions}))
-    if not actions or not set(actions) <= set(POSE_ACTIONS):
-        why = "toggles change doors, not poses: the graph takes the doors as they are now"
-        raise ConfigError(f"PoseGraph models left=0, right=1, forward=2, got {list(env_actions)} ({why}).")
+    if not actions or not set(actions) <= set(POSE_ACTIONS) | {_TOGGLE}:
+        raise ConfigError(f"PoseGraph models left=0, right=1, forward=2 and toggle=5, got {list(env_actions)}.")
     return actions
+
+
+def _door_cells(nav: GridNav, free: set[Cell]) -> set[Cell]:
+    """Unlocked door cells next to a free cell (the agent passes them standing on them)."""
+    enc = nav.encoding
+    doors = np.argwhere((enc[..., 0] == _DOOR) & (enc[..., 2] != _LOCKED))
+    return {(int(x), int(y)) for x, y in doors if free & {(x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)}}
+
+
+def _opened(nav: GridNav) -> GridNav:
+    """A copy of ``nav``'s layout with every unlocked door open."""
+    enc = nav.encoding.copy()
+    enc[..., 2] = np.where((enc[..., 0] == _DOOR) & (enc[..., 2] != _LOCKED), _OPEN, enc[..., 2])
+    return GridNav(enc, nav.start_pose)
 
 
 def _lru_put(cache: OrderedDict, key: object, value: _V, capacity: int) -> _V:
@@ -72,10 +89,35 @@ def _lru_put(cache: OrderedDict, key: object, value: _V, capacity: int) -> _V:
 
 
 # ----------------------------------------------------------------------------- pose graph
+def _pose_edges(sim: GridNav, pose: Pose, actions: tuple[int, ...], standable: set[Cell],
+                closed: set[Cell]) -> list[tuple]:  # fmt: skip
+    """The edges out of ``pose`` (and out of its opened twin when it faces a closed door),
+    simulated on ``sim``, the layout with every door open."""
+    edges, moves = [], {}
+    for a in actions:
+        if a != _TOGGLE:
+            sim.set_pose(*pose)
+            sim.step(a)
+            moves[a] = sim.pose
+    ahead = moves.get(_FORWARD, pose)[:2]
+    facing_closed = ahead != pose[:2] and ahead in closed
+    for a, nxt in moves.items():
+        if nxt == pose or nxt[:2] not in standable or (a == _FORWARD and facing_closed):
+            continue
+        edges.append((pose, nxt, {"action": a}))
+    if facing_closed and _TOGGLE in actions:
+        twin = (*pose, OPENED)
+        edges.append((pose, twin, {"action": _TOGGLE}))
+        edges.append((twin, pose, {"action": _TOGGLE}))
+        edges += [(twin, nxt, {"action": a}) for a, nxt in moves.items() if nxt != pose]
+    return edges
+
+
 class PoseGraph:
     """Shortest paths over the poses of one layout, for evaluation.
 
-    Nodes are the 4 poses of every free cell (:meth:`GridNav.free_cells`); there is an edge
+    Nodes are the 4 poses of every free cell (:meth:`GridNav.free_cells`) and of every door
+    cell the agent can stand on (see :meth:`from_nav` for closed doors); there is an edge
     ``u -> v`` with attribute ``action`` (a MiniGrid action id) for every action that takes
     pose ``u`` to a different pose ``v``. Reaching the goal means standing on its cell in any
     direction, so :meth:`distances_to` runs one backward BFS from a virtual node joined to the
@@ -88,15 +130,17 @@ class PoseGraph:
         cells: the free cells ``(x, y)``, sorted.
     """
 
-    def __init__(self, graph: nx.DiGraph, encoding: np.ndarray, cache_size: int = 1024) -> None:
-        """Wrap a pose graph (as :meth:`from_nav` builds it) and its layout ``(W, H, 3)``."""
+    def __init__(self, graph: nx.DiGraph, encoding: np.ndarray, free: Collection[Cell] | None = None,
+                 cache_size: int = 1024) -> None:  # fmt: skip
+        """Wrap a pose graph (as :meth:`from_nav` builds it), its layout ``(W, H, 3)`` and the
+        cells tasks are drawn on (default: every node's cell)."""
         self.graph = nx.freeze(graph)
         self._encoding = np.array(encoding, dtype=np.uint8, copy=True)
         self.width, self.height = int(encoding.shape[0]), int(encoding.shape[1])
         self._poses: list[Pose] = sorted(graph.nodes)
         self._index = {p: i for i, p in enumerate(self._poses)}
-        self.cells: tuple[Cell, ...] = tuple(sorted({(x, y) for x, y, _ in self._poses}))
-        self._cell_set = frozenset(self.cells)
+        self._cell_set = frozenset(p[:2] for p in self._poses)  # where the agent may stand
+        self.cells: tuple[Cell, ...] = tuple(sorted(self._cell_set if free is None else set(free) & self._cell_set))
         # Flat int adjacency: a BFS over it is several times faster than over networkx's views.
         self._pred: list[list[int]] = [[] for _ in self._poses]
         self._succ: list[list[tuple[int, int]]] = [[] for _ in self._poses]
@@ -108,39 +152,49 @@ class PoseGraph:
 
     @classmethod
     def from_nav(cls, nav: GridNav, env_actions: Sequence[int] = POSE_ACTIONS) -> "PoseGraph":
-        """Build the graph by applying each action to each pose with ``nav.step``.
+        """Build the graph by applying each action to each pose with ``GridNav.step``.
+
+        Doors count as they are in ``nav`` now: open ones are passable. Closed (unlocked) ones
+        are walls, unless ``env_actions`` holds toggle: then facing a closed door, toggle leads
+        to the pose ``(x, y, dir, OPENED)``, whose forward enters the door. A shortest path
+        never closes a door nor passes one twice, so charging one toggle per closed door on
+        the way is exact for shortest paths (an opened door is forgotten once the agent turns
+        away, which only lengthens paths that come back to it).
 
         Args:
-            nav: the layout's simulator; its pose is restored afterwards. Doors count as they
-                are now (open doors are passable, closed ones are walls).
-            env_actions: the MiniGrid action ids the agent may use, a subset of (0, 1, 2).
+            nav: the layout's simulator (left unchanged).
+            env_actions: the MiniGrid action ids the agent may use, a subset of (0, 1, 2, 5).
 
         Raises:
-            ConfigError: ``env_actions`` names an action that does not change the pose.
+            ConfigError: an action other than left, right, forward, toggle; or toggle in a
+                layout with boxes (toggling one changes the layout in ways the graph does not model).
         """
         actions = _check_actions(env_actions)
+        toggles = _TOGGLE in actions
+        if toggles and (nav.encoding[..., 0] == _BOX).any():
+            raise ConfigError("PoseGraph with toggle models doors, not boxes; this layout has boxes.")
         free = {(int(x), int(y)) for x, y in nav.free_cells()}
+        doors = _door_cells(nav, free)
+        closed = {c for c in doors if nav.encoding[c][2] != _OPEN}
+        standable = free | (doors if toggles else doors - closed)
+        sim, edges = _opened(nav), []
+        for x, y in sorted(standable):
+            for d in range(4):
+                edges += _pose_edges(sim, (x, y, d), actions, standable, closed)
         graph = nx.DiGraph()
-        graph.add_nodes_from((x, y, d) for x, y in sorted(free) for d in range(4))
-        saved, edges = nav.pose, []
-        try:
-            for pose in graph.nodes:
-                for a in actions:
-                    nav.set_pose(*pose)
-                    nav.step(a)
-                    nxt = nav.pose
-                    if nxt != pose and nxt[:2] in free:
-                        edges.append((pose, nxt, {"action": a}))
-        finally:
-            nav.set_pose(*saved)
+        graph.add_nodes_from((x, y, d) for x, y in sorted(standable) for d in range(4))
         graph.add_edges_from(edges)
-        return cls(graph, nav.encoding)
+        return cls(graph, nav.encoding, free)
 
-    def __len__(self) -> int:  # the number of poses, 4 per free cell
+    def __len__(self) -> int:  # the number of poses: 4 per cell, and the opened twins
         return len(self._poses)
 
+    def has_pose(self, pose: Sequence[int]) -> bool:
+        """Whether ``pose`` (``(x, y, dir)`` or ``(x, y, dir, OPENED)``) is a node."""
+        return tuple(int(v) for v in pose) in self._index
+
     def has_cell(self, xy: Sequence[int]) -> bool:
-        """Whether ``(x, y)`` is a free cell of this graph (standable and reachable)."""
+        """Whether ``(x, y)`` is a cell the agent can stand on in this graph (reachable)."""
         return len(xy) == 2 and (int(xy[0]), int(xy[1])) in self._cell_set
 
     def distances_to(self, goal_xy: Sequence[int]) -> dict[Pose, int]:
@@ -181,10 +235,13 @@ class PoseGraph:
         return actions
 
     def _start_index(self, start_pose: Sequence[int]) -> int:
-        if len(start_pose) != 3:
+        if len(start_pose) not in (3, 4):
             raise InvalidGoalError(f"The start pose must be (x, y, dir), got {tuple(start_pose)}.")
         x, y = _require_free_cell(start_pose[:2], self._cell_set, self._encoding, "start")
-        return self._index[(x, y, _require_direction(start_pose[2], "start"))]
+        pose = (x, y, _require_direction(start_pose[2], "start"), *(int(v) for v in start_pose[3:]))
+        if pose not in self._index:
+            raise InvalidGoalError(f"The start pose {pose} is not a node (an opened twin faces a closed door).")
+        return self._index[pose]
 
     def _distance_array(self, goal_xy: Sequence[int]) -> np.ndarray:
         """``(len(self),)`` integer distances to the goal cell, -1 where unreachable; cached."""
@@ -288,9 +345,12 @@ def bin_of(distance: float, bins: Bins) -> str | None:
 class LayoutOracle:
     """One env's layout simulators and pose graphs, LRU-cached; ``graph`` never resets a ``nav``."""
 
-    def __init__(self, env_id: str, capacity: int = 64, **env_kwargs: object) -> None:
-        """Args: a MiniGrid env id, how many layouts to keep, arguments for :func:`make_minigrid`."""
+    def __init__(self, env_id: str, capacity: int = 64, env_actions: Sequence[int] = POSE_ACTIONS,
+                 **env_kwargs: object) -> None:  # fmt: skip
+        """Args: a MiniGrid env id, how many layouts to keep, the MiniGrid actions the agent may
+        use (:meth:`PoseGraph.from_nav`), arguments for :func:`make_minigrid`."""
         self.env_id = env_id
+        self.env_actions = _check_actions(env_actions)
         self.layouts = LayoutCache(env_id, capacity=capacity, **env_kwargs)
         self._builder = LayoutCache(env_id, capacity=1, **env_kwargs)
         self._graphs: OrderedDict[int, PoseGraph] = OrderedDict()
@@ -305,13 +365,13 @@ class LayoutOracle:
         seed = int(layout_seed)
         graph = self._graphs.pop(seed, None)
         if graph is None:
-            graph = PoseGraph.from_nav(self._builder.get(seed))
+            graph = PoseGraph.from_nav(self._builder.get(seed), self.env_actions)
         return _lru_put(self._graphs, seed, graph, self._capacity)
 
 
 def make_tasks(
     env_id: str, layout_seeds: Sequence[int], per_bin: int, bins: Bins, seed: int,
-    max_draws: int | None = None, oracle: LayoutOracle | None = None,
+    max_draws: int | None = None, oracle: LayoutOracle | None = None, env_actions: Sequence[int] = POSE_ACTIONS,
 ) -> list[Task]:  # fmt: skip
     """Draw ``per_bin`` evaluation tasks for every distance bin, deterministically.
 
@@ -327,6 +387,8 @@ def make_tasks(
         seed: seeds the draws.
         max_draws: give up after this many draws (default ``max(5000, 200 * per_bin * len(bins))``).
         oracle: a :class:`LayoutOracle` of ``env_id`` to reuse its graphs.
+        env_actions: the MiniGrid actions the agent may use (with toggle, closed doors cost
+            one; ignored when ``oracle`` is given).
 
     Returns:
         Tasks grouped by bin in the order of ``bins``, each group in draw order.
@@ -340,7 +402,7 @@ def make_tasks(
     if oracle is not None and oracle.env_id != env_id:
         raise ConfigError(f"make_tasks for {env_id} was given the oracle of {oracle.env_id}.")
     limit = max_draws if max_draws is not None else max(5000, 200 * per_bin * len(bins))
-    rng, oracle = np.random.default_rng(seed), oracle or LayoutOracle(env_id)
+    rng, oracle = np.random.default_rng(seed), oracle or LayoutOracle(env_id, env_actions=env_actions)
     found, longest = _fill_bins(rng, seeds, oracle, bins, per_bin, limit)
     short = ", ".join(f"'{n}' ({bins.describe(n)}): {len(t)}/{per_bin}" for n, t in found.items() if len(t) < per_bin)
     if short:
@@ -396,3 +458,24 @@ def goal_observation(nav: GridNav, goal_xy: Sequence[int], direction: int = 0) -
         return nav.observation()
     finally:
         nav.set_pose(*saved)
+
+
+def arrival_observation(nav: GridNav, graph: PoseGraph, start: Sequence[int], goal_xy: Sequence[int],
+                        direction: int = 0) -> np.ndarray:  # fmt: skip
+    """The goal observation of a task: what the agent sees standing on ``goal_xy`` (facing
+    ``direction``) after walking the oracle's shortest path from ``start``, so the doors the
+    path opens are open in it. Without doors on the way it is :func:`goal_observation`.
+
+    ``nav`` is reset afterwards (its initial doors and start pose).
+
+    Raises:
+        InvalidGoalError: as :meth:`PoseGraph.path` and :func:`goal_observation`.
+    """
+    nav.reset()
+    nav.set_pose(*start[:3])
+    try:
+        for action in graph.path(start, goal_xy):
+            nav.step(action)
+        return goal_observation(nav, goal_xy, direction)
+    finally:
+        nav.reset()

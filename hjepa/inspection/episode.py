@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from hjepa.envs.minigrid_nav import GridNav
-from hjepa.envs.oracle import PoseGraph, Task, goal_observation
+from hjepa.envs.oracle import PoseGraph, Task, arrival_observation, goal_observation
 from hjepa.envs.raster import grid_to_rgb
 from hjepa.inspection.source import encode_all, layout_bank, map_extent, nearest, observe
 from hjepa.io import atomic_path
@@ -92,8 +92,9 @@ def trace_episode(stack: HJEPA, nav: GridNav, graph: PoseGraph, task: Task, agen
     """Run ``agent`` (default :class:`PlannerAgent`) on ``task`` in ``nav``'s layout and read
     its traces back onto the map."""
     agent = agent or PlannerAgent(stack, seed=seed)
+    goal_obs = goal_obs_for(stack, nav, task, graph)
     nav.set_pose(*task.start)
-    agent.reset(observe(nav, stack.obs_spec), goal_obs_for(stack, nav, task))
+    agent.reset(observe(nav, stack.obs_spec), goal_obs)
     obs, poses, actions = [observe(nav, stack.obs_spec)], [nav.pose], []
     while nav.pose[:2] != tuple(task.goal) and len(actions) < max_steps:
         a = agent.act(obs[-1])
@@ -110,16 +111,13 @@ def trace_episode(stack: HJEPA, nav: GridNav, graph: PoseGraph, task: Task, agen
                        np.array([dist.get(tuple(p), np.nan) for p in poses], float), stack.taus)  # fmt: skip
 
 
-def goal_obs_for(stack: HJEPA, nav: GridNav, task: Task) -> np.ndarray:
-    grid = goal_observation(nav, task.goal)
+def goal_obs_for(stack: HJEPA, nav: GridNav, task: Task, graph: PoseGraph | None = None) -> np.ndarray:
+    """The task's goal observation in the stack's observation kind; with the layout's ``graph``,
+    after the oracle's path (doors it opens are open: :func:`arrival_observation`), which resets ``nav``."""
+    grid = goal_observation(nav, task.goal) if graph is None else arrival_observation(nav, graph, task.start, task.goal)
     if stack.obs_spec.kind == "grid":
         return grid
-    saved = nav.pose
-    nav.set_pose(*task.goal, 0)
-    try:
-        return observe(nav, stack.obs_spec)
-    finally:
-        nav.set_pose(*saved)
+    return grid_to_rgb(grid, tile=stack.obs_spec.shape[0] // grid.shape[1])
 
 
 def _decode(stack: HJEPA, traces: list[StepTrace], states: list[torch.Tensor], bank: Any, poses: list,

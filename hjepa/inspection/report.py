@@ -67,9 +67,11 @@ class InspectReport(NamedTuple):
     doc: dict[str, Any]
 
 
-def default_tasks(env_id: str, layout_seeds: Sequence[int], seed: int, n: int = 10) -> list[Task]:
+def default_tasks(env_id: str, layout_seeds: Sequence[int], seed: int, n: int = 10,
+                  oracle: LayoutOracle | None = None) -> list[Task]:  # fmt: skip
     """``n`` seeded tasks over every distance (one open bin), when no suite gives tasks."""
-    return make_tasks(env_id, list(layout_seeds), n, DistanceBins.from_mapping({"any": (1, math.inf)}), seed=seed)
+    bins = DistanceBins.from_mapping({"any": (1, math.inf)})
+    return make_tasks(env_id, list(layout_seeds), n, bins, seed=seed, oracle=oracle)
 
 
 def inspect_checkpoint(checkpoint: str | Path, out: str | Path, cfg: InspectConfig = InspectConfig(),
@@ -116,8 +118,9 @@ def _episode_task(src: Source, cfg: InspectConfig, tasks: Sequence[Task] | None,
         doc["notes"].append(f"Map views skipped: they need a MiniGrid layout ({src.stack.obs_spec.kind} observations).")
         return None
     try:
-        oracle = LayoutOracle(env_id)
-        tasks = list(tasks) if tasks is not None else default_tasks(env_id, [src.cfg.data.layout_seed], seed + 1)
+        oracle = LayoutOracle(env_id, env_actions=src.stack.action_spec.env_actions)
+        tasks = list(tasks) if tasks is not None else default_tasks(env_id, [src.cfg.data.layout_seed], seed + 1,
+                                                                     oracle=oracle)  # fmt: skip
     except (NotNavigationEnvError, UnknownEnvError) as exc:
         doc["notes"].append(f"Map views skipped: {exc}")
         return None
@@ -168,7 +171,8 @@ def _map_views(src: Source, levels: list[int], cfg: InspectConfig, seed: int,
     if cfg.gif:
         files.append(Path(save_episode_gif(view, str(plots / "episode.gif"))))
     nav = oracle.nav(task.layout_seed)
-    maps = critic_maps(src.stack, layout_bank(src.stack, nav), graph, goal_obs_for(src.stack, nav, task), task.goal, levels)
+    goal_obs = goal_obs_for(src.stack, nav, task, graph)
+    maps = critic_maps(src.stack, layout_bank(src.stack, nav), graph, goal_obs, task.goal, levels)
     doc["critic"] = [{"level": m.level, "goal": list(m.goal), "spearman": m.spearman,
                       "mean_abs_error": float(np.nanmean(np.abs(m.critic - m.oracle)))} for m in maps]  # fmt: skip
     if not maps:
