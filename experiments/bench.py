@@ -30,6 +30,7 @@ from hjepa.experiments.evaluate import EvalConfig, calls_per_decision, evaluate_
 from hjepa.experiments.runner import RunResult, run_experiment
 
 MAZE_BINS = DistanceBins.from_mapping({"short": (1, 40), "medium": (41, 80), "long": (81, math.inf)})
+MULTIROOM_BINS = DistanceBins.from_mapping({"short": (1, 15), "medium": (16, 30), "long": (31, math.inf)})
 EMPTY_BINS = DistanceBins.from_mapping({"short": (1, 4), "medium": (5, 8), "long": (9, math.inf)})
 HELD_OUT_LAYOUTS = presets.HELD_OUT_LAYOUTS
 # PointMaze bins are geodesic metres (cells are 1 m; the ball's top speed is 0.05 m per step).
@@ -93,6 +94,8 @@ SUITES: dict[str, Suite] = {
     "fourrooms-random": Suite("fourrooms-random", presets.fourrooms_random, FOURROOMS_BINS, 50, 5, 100,
                               HELD_OUT_LAYOUTS, configurator=_IMAGINE),  # fmt: skip
     "mazerooms": Suite("mazerooms", presets.mazerooms, MAZE_BINS, 30, 6, 400, configurator=_IMAGINE),
+    "multiroom": Suite("multiroom", presets.multiroom, MULTIROOM_BINS, 30, 5, 200, HELD_OUT_LAYOUTS,
+                       configurator=_IMAGINE),  # fmt: skip
     "pointmaze-medium": Suite("pointmaze-medium", presets.pointmaze_medium, PM_MEDIUM_BINS, 30, 5, 600, **_PM_PLANNING),
     "pointmaze-large": Suite("pointmaze-large", presets.pointmaze_large, PM_LARGE_BINS, 30, 5, 800, **_PM_PLANNING),
     "pointmaze-giant": Suite("pointmaze-giant", presets.pointmaze_giant, PM_GIANT_BINS, 10, 1, 1000, **_PM_PLANNING),

@@ -1,7 +1,7 @@
 """Experiment presets: functions returning a complete :class:`ExperimentConfig`.
 
-``debug()`` makes every width tiny (the tests use it); ``fourrooms(quick)`` and
-``mazerooms(quick)`` are the suites of BENCHMARK.md. ``quick=True`` is the small version that
+``debug()`` makes every width tiny (the tests use it); the others are the suites of
+BENCHMARK.md. ``quick=True`` is the small version that
 finishes in a few minutes on a laptop CPU.
 """
 
@@ -101,6 +101,23 @@ def mazerooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
                             critic=MAP_CRITIC)  # fmt: skip
 
 
+MULTIROOM_ACTIONS = ("left", "right", "forward", "toggle")
+
+
+def multiroom(quick: bool = False, seed: int = 0) -> ExperimentConfig:
+    """MiniGrid MultiRoom-N6 (six rooms in a chain, closed doors that must be toggled open),
+    evaluated on held-out layouts (:data:`HELD_OUT_LAYOUTS`, never collected). 400k random-walk
+    transitions over the family's other layouts with toggle among the actions, each door
+    starting open with probability 0.5 (so walks see both states); one ``gridmap`` level 0 that
+    imagines the evaluated layout's graph, door states included (planner "imagine")."""
+    data = CollectConfig(env_id="MiniGrid-MultiRoom-N6-v0", transitions=400_000, episode_len=100, layouts="random",
+                         layout_seed=seed, exclude_layout_seeds=HELD_OUT_LAYOUTS, action_subset=MULTIROOM_ACTIONS,
+                         door_open_prob=0.5, seed=seed)  # fmt: skip
+    train = TrainConfig(**MAP_TRAIN, epoch_steps=200 if quick else 500)
+    return ExperimentConfig(name="multiroom", seed=seed, data=data, levels=map_level(), loss=MAP_LOSS, train=train,
+                            critic=MAP_CRITIC)  # fmt: skip
+
+
 def pointmaze(env_id: str, name: str, quick: bool = False, seed: int = 0, transitions: int = 400_000,
               steps: int = 6000) -> ExperimentConfig:
     """A PointMaze (``pip install "hjepa[nav]"``): state observations (x, y, vx, vy), random
@@ -168,6 +185,7 @@ EXPERIMENTS: dict[str, Callable[..., ExperimentConfig]] = {
     "fourrooms": fourrooms,
     "fourrooms-random": fourrooms_random,
     "mazerooms": mazerooms,
+    "multiroom": multiroom,
     "pointmaze-medium": pointmaze_medium,
     "pointmaze-large": pointmaze_large,
     "pointmaze-giant": pointmaze_giant,
@@ -187,7 +205,7 @@ def config_for_dataset(env_id: str, obs_kind: str, collector: dict, seed: int = 
     architecture), level 0 matched to the observation kind (the preset's own kind when it
     reads that kind), the dataset's collector settings."""
     by_env = {"MiniGrid-FourRooms-v0": fourrooms, "hjepa/MazeRooms-v0": mazerooms,
-              "PointMaze_Medium-v3": pointmaze_medium, "PointMaze_Large-v3": pointmaze_large,
+              "MiniGrid-MultiRoom-N6-v0": multiroom, "PointMaze_Medium-v3": pointmaze_medium, "PointMaze_Large-v3": pointmaze_large,
               "hjepa/PointMaze_Giant-v0": pointmaze_giant, "PointMaze_UMaze-v3": pointmaze_medium}  # fmt: skip
     base = by_env.get(env_id, fourrooms)(quick=False, seed=seed)
     kind = base.levels[0].kind if obs_kind in get_level_kind(base.levels[0].kind).accepts else obs_kind

@@ -306,7 +306,7 @@ def test_minigrid_suites_imagine_layouts_they_never_collected() -> None:
     from hjepa.experiments.bench import SUITES
 
     # an unseen layout is not in any memory: level 0 imagines its graph
-    for name in ("fourrooms", "fourrooms-random", "mazerooms"):
+    for name in ("fourrooms", "fourrooms-random", "mazerooms", "multiroom"):
         suite, cfg = SUITES[name], EXPERIMENTS[name](seed=3)
         assert suite.configurator.planner == "imagine" and cfg.levels[0].kind == "gridmap"
         assert cfg.data.layouts == "random"

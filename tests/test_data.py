@@ -229,6 +229,16 @@ def test_collect_multiroom_with_toggle(tmp_path: Path) -> None:
     assert {0, 1} <= set(door_states.tolist()), "some doors should have been opened"
 
 
+def test_collect_door_open_prob_starts_episodes_with_open_doors(tmp_path: Path) -> None:
+    kw = dict(env_id="MiniGrid-MultiRoom-N6-v0", action_subset=("left", "right", "forward"))  # no toggle
+    closed, mixed = _collect(tmp_path, "c", **kw), _collect(tmp_path, "o", door_open_prob=0.5, **kw)
+    firsts = [ds.obs[ds.episode_starts[:-1]] for ds in (closed, mixed)]
+    open_doors = [((f[..., 0] == 4) & (f[..., 2] == 0)).sum(axis=(1, 2)) for f in firsts]
+    assert (open_doors[0] == 0).all() and (open_doors[1] > 0).mean() > 0.5
+    doors = (firsts[1][..., 0] == 4).sum(axis=(1, 2))
+    assert (open_doors[1] < doors).any(), "some doors stay closed"
+
+
 def test_collect_with_progress_bar(tmp_path: Path) -> None:
     collect(CollectConfig(transitions=50, episode_len=20), tmp_path / "p", progress=True)
     assert OfflineDataset.open(tmp_path / "p").num_transitions == 50
@@ -242,6 +252,7 @@ def test_collect_with_progress_bar(tmp_path: Path) -> None:
         {"episode_len": 0},
         {"repeat_prob": 1.0},
         {"repeat_prob": -0.1},
+        {"door_open_prob": 1.5},
         {"obs_mode": "pixels"},
         {"layouts": "some"},
         {"image_tile": 1},

@@ -47,6 +47,9 @@ class CollectConfig:
     """Layout seeds never drawn when layouts="random", e.g. those held out for evaluation."""
     action_subset: tuple[str, ...] = ("left", "right", "forward")
     """MiniGrid actions the walk uses (from left, right, forward, toggle); our index follows this order."""
+    door_open_prob: float = 0.0
+    """Probability that each unlocked door starts an episode open (MultiRoom's start closed):
+    walks then see open doors and closed ones without first having to toggle them."""
     repeat_prob: float = 0.0
     """Momentum: probability of repeating the previous action instead of drawing a new one."""
     action_repeat: int = 1
@@ -71,6 +74,7 @@ class CollectConfig:
             (self.layout_seed >= 0, f"layout_seed must be >= 0, got {self.layout_seed}"),
             (all(s >= 0 for s in self.exclude_layout_seeds), "exclude_layout_seeds must be >= 0"),
             (0.0 <= self.repeat_prob < 1.0, f"repeat_prob must be in [0, 1), got {self.repeat_prob}"),
+            (0.0 <= self.door_open_prob <= 1.0, f"door_open_prob must be in [0, 1], got {self.door_open_prob}"),
             (self.action_repeat >= 1, f"action_repeat must be >= 1, got {self.action_repeat}"),
             (self.obs_mode in OBS_MODES, f"obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}"),
             (self.image_tile >= 2, f"image_tile must be >= 2, got {self.image_tile}"),
@@ -170,6 +174,10 @@ def _obs_spec(cfg: CollectConfig, w: int, h: int) -> ObsSpec:
 def _walk(nav: GridNav, rng: np.random.Generator, length: int, cfg: CollectConfig, env_ids: np.ndarray,
           grid_buf: np.ndarray, img_buf: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One episode from a random free cell and direction: ``(obs, actions, poses)``, views of the buffers."""
+    if cfg.door_open_prob > 0:
+        for door_x, door_y in nav.doors():
+            if rng.random() < cfg.door_open_prob:
+                nav.toggle_at(int(door_x), int(door_y))
     free = nav.free_cells()
     x, y = free[rng.integers(len(free))]
     nav.set_pose(int(x), int(y), int(rng.integers(4)))
@@ -185,8 +193,8 @@ def collect(cfg: CollectConfig, out: str | os.PathLike[str], progress: bool = Tr
     """Collect a reward-free random-walk dataset into the folder ``out``.
 
     Every episode starts at a uniformly random free cell and direction of its layout (the
-    goal square removed) and takes uniformly random actions from `cfg.action_subset`, with
-    momentum `cfg.repeat_prob`. The folder appears only when complete.
+    goal square removed), each unlocked door open with probability `cfg.door_open_prob`, and
+    takes uniformly random actions from `cfg.action_subset`, with momentum `cfg.repeat_prob`. The folder appears only when complete.
 
     Args:
         cfg: what to collect.

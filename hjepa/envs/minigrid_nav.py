@@ -235,6 +235,14 @@ class GridNav:
         elif a != _DONE:
             raise ConfigError(f"GridNav simulates MiniGrid actions {sorted(ACTIONS.values())} and done=6, not {a}.")
 
+    def toggle_at(self, x: int, y: int) -> bool:
+        """Toggle cell ``(x, y)`` as if the agent faced it (a door flips, a box opens); whether it changed."""
+        return self._apply_toggle(int(x) * self.height + int(y)) is not None
+
+    def doors(self) -> np.ndarray:
+        """``(n, 2)`` int64 cells of the unlocked doors, sorted by (x, y)."""
+        return np.argwhere(np.frombuffer(bytes(self._toggle), np.uint8).reshape(self.width, self.height) == _DOOR_TOGGLE)
+
     def _apply_toggle(self, f: int) -> tuple[int, int, int, int, int] | None:
         """Toggle flat cell ``f``; return ``(x, y, obj, color, state)`` when it changed."""
         kind = self._toggle[f]
