@@ -25,12 +25,12 @@ def three_levels(kind0: str = "grid", dim: int = 64, strides: tuple[int, int] = 
     )
 
 
-def map_level(crop: int = 7) -> tuple[LevelConfig, ...]:
+def map_level(crop: int = 7, **args: object) -> tuple[LevelConfig, ...]:
     """One ``gridmap`` level 0: a spatial state whose one-step predictions the "graph" planner
     chains over any distance (docs/planning.md; why one level: docs/results.md, session 6),
     trained on ``crop x crop`` crops around the agent (a seventh to a twentieth of the
     convolutions of whole maps; docs/results.md, session 7)."""
-    return (LevelConfig(kind="gridmap", dim=64, args={"crop": crop}),)
+    return (LevelConfig(kind="gridmap", dim=64, args={"crop": crop, **args}),)
 
 
 MAP_TRAIN = dict(steps=3000, batch_size=256, lr=1e-3)
@@ -109,13 +109,14 @@ def multiroom(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     evaluated on held-out layouts (:data:`HELD_OUT_LAYOUTS`, never collected). 400k random-walk
     transitions over the family's other layouts with toggle among the actions, each door
     starting open with probability 0.5 (so walks see both states); one ``gridmap`` level 0 that
-    imagines the evaluated layout's graph, door states included (planner "imagine")."""
+    imagines the evaluated layout's graph, door states included (planner "imagine"), its cells
+    embedded without colours (``args.colors``: a door's colour hides under the agent)."""
     data = CollectConfig(env_id="MiniGrid-MultiRoom-N6-v0", transitions=400_000, episode_len=100, layouts="random",
                          layout_seed=seed, exclude_layout_seeds=HELD_OUT_LAYOUTS, action_subset=MULTIROOM_ACTIONS,
                          door_open_prob=0.5, seed=seed)  # fmt: skip
     train = TrainConfig(**MAP_TRAIN, epoch_steps=200 if quick else 500)
-    return ExperimentConfig(name="multiroom", seed=seed, data=data, levels=map_level(), loss=MAP_LOSS, train=train,
-                            critic=MAP_CRITIC)  # fmt: skip
+    return ExperimentConfig(name="multiroom", seed=seed, data=data, levels=map_level(colors=False), loss=MAP_LOSS,
+                            train=train, critic=MAP_CRITIC)  # fmt: skip
 
 
 def pointmaze(env_id: str, name: str, quick: bool = False, seed: int = 0, transitions: int = 400_000,

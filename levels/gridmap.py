@@ -99,11 +99,11 @@ class MapEncoder(nn.Module):
     predictor's 3x3 receptive field sees the neighbours a move depends on.
     """
 
-    def __init__(self, sides: MapSides, hidden: int) -> None:
+    def __init__(self, sides: MapSides, hidden: int, colors: bool = True) -> None:
         super().__init__()
         self.cells = CellOneHot(*sides.full)
         self.convs = conv_block([CHANNELS, hidden, sides.c], [1, 1])
-        self.sides = sides
+        self.sides, self.colors = sides, colors
 
     def check(self, obs: Tensor) -> None:
         k = self.sides.crop
@@ -112,7 +112,13 @@ class MapEncoder(nn.Module):
         self.cells.check(obs)
 
     def one_hot(self, obs: Tensor) -> Tensor:
-        return self.cells(obs)
+        return self.cells(self.visible(obs))
+
+    def visible(self, obs: Tensor) -> Tensor:
+        """``obs`` as the encoder reads it: with ``colors`` off, every cell's colour is 0."""
+        if self.colors:
+            return obs
+        return torch.cat([obs[..., :1], torch.zeros_like(obs[..., 1:2]), obs[..., 2:]], dim=-1)
 
     def trunk(self, one_hot: Tensor) -> Tensor:
         return rearrange(self.convs(one_hot), "b c w h -> b (c w h)")
@@ -172,7 +178,11 @@ class GridMapLevel(Level):
     args: ``channels`` (int, default 4): state channels per cell; ``conv`` (int, default 32):
     hidden channels of the encoder, predictor and inverse model; ``crop`` (int, default 0):
     train on ``crop x crop`` crops around the agent (0: the whole map; a side no longer than
-    ``crop`` stays whole; a one-level stack only, since the levels above read whole maps).
+    ``crop`` stays whole; a one-level stack only, since the levels above read whole maps);
+    ``colors`` (bool, default true): false embeds each cell's object and state only. MultiRoom's
+    doors differ by colour alone, and a door's colour is hidden while the agent stands on it
+    (MiniGrid draws the agent over it), so a state that kept colours could not predict the map
+    the agent sees when it steps off; a JEPA drops what it cannot predict.
     """
 
     accepts = ("grid",)
@@ -184,7 +194,11 @@ class GridMapLevel(Level):
         sides = MapSides(int(args.get("channels", 4)), w, h, _crop_arg(args.get("crop", 0)))
         hidden = int(args.get("conv", 32))
         n = spec.action_spec.input_dim
-        return cls(spec, MapEncoder(sides, hidden), MapPredictor(sides, n, hidden), MapInverse(sides, n, hidden))
+        colors = args.get("colors", True)
+        if not isinstance(colors, bool):
+            raise ConfigError(f"gridmap: args.colors must be true or false; got {colors!r}.")
+        return cls(spec, MapEncoder(sides, hidden, colors), MapPredictor(sides, n, hidden),
+                   MapInverse(sides, n, hidden))  # fmt: skip
 
     @property
     def crops_training(self) -> bool:
@@ -216,7 +230,7 @@ class GridMapLevel(Level):
         """
         self.encoder.check(obs)
         cells = self.encoder.cells
-        codes = torch.unique((obs.to(torch.int32) * cells.radix).sum(-1))
+        codes = torch.unique((self.encoder.visible(obs).to(torch.int32) * cells.radix).sum(-1))
         emb = self.encoder.convs(rearrange(cells.table[codes], "q ch -> q ch 1 1"))
         return codes, rearrange(emb, "q c 1 1 -> q c")
 

@@ -30,8 +30,8 @@ def grids(b: int, t: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Ten
     return obs, xy
 
 
-def level(crop: int):
-    cfg = LevelConfig(kind="gridmap", args={"channels": C, "conv": 8, "crop": crop})
+def level(crop: int, **args: object):
+    cfg = LevelConfig(kind="gridmap", args={"channels": C, "conv": 8, "crop": crop, **args})
     return get_level_kind("gridmap").from_spec(LevelSpec(0, cfg, ObsSpec("grid", (W, H, 3), "uint8"), 0, ACTIONS, 0, 1))
 
 
@@ -84,6 +84,19 @@ def test_stack_trains_on_crops_and_validates_on_whole_maps() -> None:
     actions = torch.randint(0, 3, (4, 1))
     assert stack.train()(obs, actions).passes[0].states.shape[-1] == C * 7 * 7
     assert stack.eval()(obs, actions).passes[0].states.shape[-1] == C * W * H
+
+
+def test_without_colors_maps_that_differ_in_colour_only_encode_alike() -> None:
+    obs, _ = grids(2, 1, torch.Generator().manual_seed(0))
+    recoloured = obs.clone()
+    recoloured[..., 1] = (recoloured[..., 1] + 1) % 6
+    blind, seeing = level(0, colors=False), level(0)
+    assert torch.equal(blind.encode(obs[:, 0]), blind.encode(recoloured[:, 0]))
+    assert not torch.equal(seeing.encode(obs[:, 0]), seeing.encode(recoloured[:, 0]))
+    codes, _ = blind.cell_codebook(obs[:, 0])
+    assert len(codes) < len(seeing.cell_codebook(obs[:, 0])[0]) and ((codes // 4) % 6 == 0).all()
+    with pytest.raises(ConfigError, match="args.colors"):
+        level(0, colors="no")
 
 
 def test_crop_needs_one_level() -> None:
