@@ -105,9 +105,9 @@ SUITES: dict[str, Suite] = {
 
 def grid_env_actions(cfg: ExperimentConfig) -> tuple[int, ...]:
     """The MiniGrid action ids of the experiment's collector (the oracle's actions; PointMaze: unused)."""
-    from hjepa.envs.minigrid_nav import ACTIONS
+    from hjepa.envs.minigrid_nav import action_spec
 
-    return tuple(ACTIONS[a] for a in cfg.data.action_subset if a in ACTIONS)
+    return action_spec(cfg.data.action_subset).env_actions
 
 
 def get_suite(name: str) -> Suite:

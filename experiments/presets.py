@@ -206,7 +206,8 @@ def config_for_dataset(env_id: str, obs_kind: str, collector: dict, seed: int = 
     architecture), level 0 matched to the observation kind (the preset's own kind when it
     reads that kind), the dataset's collector settings."""
     by_env = {"MiniGrid-FourRooms-v0": fourrooms, "hjepa/MazeRooms-v0": mazerooms,
-              "MiniGrid-MultiRoom-N6-v0": multiroom, "PointMaze_Medium-v3": pointmaze_medium, "PointMaze_Large-v3": pointmaze_large,
+              "MiniGrid-MultiRoom-N6-v0": multiroom, "PointMaze_Medium-v3": pointmaze_medium,
+              "PointMaze_Large-v3": pointmaze_large,
               "hjepa/PointMaze_Giant-v0": pointmaze_giant, "PointMaze_UMaze-v3": pointmaze_medium}  # fmt: skip
     base = by_env.get(env_id, fourrooms)(quick=False, seed=seed)
     kind = base.levels[0].kind if obs_kind in get_level_kind(base.levels[0].kind).accepts else obs_kind

@@ -68,9 +68,7 @@ def _check_actions(env_actions: Sequence[int]) -> tuple[int, ...]:
 
 def _door_cells(nav: GridNav, free: set[Cell]) -> set[Cell]:
     """Unlocked door cells next to a free cell (the agent passes them standing on them)."""
-    enc = nav.encoding
-    doors = np.argwhere((enc[..., 0] == _DOOR) & (enc[..., 2] != _LOCKED))
-    return {(int(x), int(y)) for x, y in doors if free & {(x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)}}
+    return {(int(x), int(y)) for x, y in nav.doors() if free & {(x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)}}
 
 
 def _opened(nav: GridNav) -> GridNav:
