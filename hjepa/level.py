@@ -127,6 +127,12 @@ class Level(nn.Module):
         validation and planning see whole observations)."""
         return obs
 
+    def own_terms(self, obs: Tensor) -> dict[str, Tensor]:
+        """Level 0: loss terms of this kind's own from the training observations ``"(b t) ..."``
+        (as :meth:`training_view` gave them), keyed by name; none by default. They weigh
+        ``loss.regularizer.weight``, as the regulariser's terms do."""
+        return {}
+
     @property
     def action_spec(self) -> ActionSpec:
         """This level's action space (env actions at level 0, latent macro-actions above)."""

@@ -141,7 +141,9 @@ class HJEPA(nn.Module):
             tgt = rearrange(target, "(b t) d -> b t d", b=b)
             a = below_actions if k == 0 else self.latent_actions(level, below_actions, t)
             lp, level_terms = self._level_terms(k, level, s, tgt, a, actions, groups_bt, still if k == 0 else None)
-            if k > 0:
+            if k == 0:
+                level_terms.update(level.own_terms(x_on))
+            else:
                 level_terms["upward"] = self._upward(k, passes[-1], level, tgt)
             terms.update({f"level{k}/{name}": v for name, v in level_terms.items()})
             passes.append(lp)

@@ -120,6 +120,16 @@ class MapEncoder(nn.Module):
             return obs
         return torch.cat([obs[..., :1], torch.zeros_like(obs[..., 1:2]), obs[..., 2:]], dim=-1)
 
+    def codes(self, obs: Tensor) -> Tensor:
+        """The distinct visible cell codes of ``obs`` ``"... 3"``, ``"q"`` (one index per
+        (object, colour, state), as :class:`CellOneHot` combines them)."""
+        return torch.unique((self.visible(obs).to(torch.int32) * self.cells.radix).sum(-1))
+
+    def embed_codes(self, codes: Tensor) -> Tensor:
+        """Cell codes ``"q"`` -> their embeddings ``"q c"`` (every cell is embedded on its own)."""
+        emb = self.convs(rearrange(self.cells.table[codes], "q ch -> q ch 1 1"))
+        return rearrange(emb, "q c 1 1 -> q c")
+
     def trunk(self, one_hot: Tensor) -> Tensor:
         return rearrange(self.convs(one_hot), "b c w h -> b (c w h)")
 
@@ -182,7 +192,9 @@ class GridMapLevel(Level):
     ``colors`` (bool, default true): false embeds each cell's object and state only. MultiRoom's
     doors differ by colour alone, and a door's colour is hidden while the agent stands on it
     (MiniGrid draws the agent over it), so a state that kept colours could not predict the map
-    the agent sees when it steps off; a JEPA drops what it cannot predict.
+    the agent sees when it steps off; a JEPA drops what it cannot predict. ``code_margin``
+    (float, default 0: off): the loss term ``"margin"`` keeps distinct cell codes' embeddings
+    about this far apart (:meth:`own_terms`).
     """
 
     accepts = ("grid",)
@@ -197,8 +209,13 @@ class GridMapLevel(Level):
         colors = args.get("colors", True)
         if not isinstance(colors, bool):
             raise ConfigError(f"gridmap: args.colors must be true or false; got {colors!r}.")
-        return cls(spec, MapEncoder(sides, hidden, colors), MapPredictor(sides, n, hidden),
-                   MapInverse(sides, n, hidden))  # fmt: skip
+        margin = args.get("code_margin", 0.0)
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
+            raise ConfigError(f"gridmap: args.code_margin must be a number >= 0; got {margin!r}.")
+        level = cls(spec, MapEncoder(sides, hidden, colors), MapPredictor(sides, n, hidden),
+                    MapInverse(sides, n, hidden))  # fmt: skip
+        level.code_margin = float(margin)
+        return level
 
     @property
     def crops_training(self) -> bool:
@@ -229,10 +246,25 @@ class GridMapLevel(Level):
         observation (the "imagine" planner, :mod:`hjepa.planning.imagine`).
         """
         self.encoder.check(obs)
-        cells = self.encoder.cells
-        codes = torch.unique((self.encoder.visible(obs).to(torch.int32) * cells.radix).sum(-1))
-        emb = self.encoder.convs(rearrange(cells.table[codes], "q ch -> q ch 1 1"))
-        return codes, rearrange(emb, "q c 1 1 -> q c")
+        codes = self.encoder.codes(obs)
+        return codes, self.encoder.embed_codes(codes)
+
+    def own_terms(self, obs: Tensor) -> dict[str, Tensor]:
+        """``"margin"`` with ``args.code_margin = m > 0``: ``sum relu(1 - |e_i - e_j| / m)^2``
+        over the pairs of distinct cell codes in ``obs`` (``"b w h 3"``), their embeddings ``e``.
+
+        The "imagine" planner snaps every predicted cell onto its nearest code, so two codes
+        closer than the predictor's error flip anywhere on the map. Nothing else keeps apart
+        codes whose dynamics differ only when the agent acts on them: MultiRoom's walls and
+        closed doors (a toggle tells them apart) ended 0.41 apart, every far wall of a predicted
+        map snapped onto a door, and imagined graphs never closed (docs/results.md, session 12).
+        """
+        m = self.code_margin
+        codes = self.encoder.codes(obs) if m > 0 else obs.new_zeros(0)
+        if len(codes) < 2:
+            return {}
+        gaps = F.pdist(self.encoder.embed_codes(codes).float())
+        return {"margin": F.relu(1 - gaps / m).pow(2).sum()}
 
     def encode_both(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Online and target states from one shared one-hot."""

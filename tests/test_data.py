@@ -239,6 +239,25 @@ def test_collect_door_open_prob_starts_episodes_with_open_doors(tmp_path: Path) 
     assert (open_doors[1] < doors).any(), "some doors stay closed"
 
 
+def test_collect_door_start_prob_starts_episodes_beside_doors(tmp_path: Path) -> None:
+    kw = dict(env_id="MiniGrid-MultiRoom-N6-v0", layouts="random", transitions=600, episode_len=10)
+
+    def beside_a_door(ds: OfflineDataset) -> np.ndarray:
+        """Per episode: its first grid's agent is 4-adjacent to a door cell."""
+        firsts = ds.obs[ds.episode_starts[:-1]]
+        out = []
+        for grid in firsts:
+            (ax, ay), doors = np.argwhere(grid[..., 0] == 10)[0], np.argwhere(grid[..., 0] == 4)
+            out.append(bool((np.abs(doors - [ax, ay]).sum(1) == 1).any()))
+        return np.array(out)
+
+    anywhere, beside = _collect(tmp_path, "a", **kw), _collect(tmp_path, "b", door_start_prob=1.0, **kw)
+    assert beside_a_door(beside).all()
+    assert beside_a_door(anywhere).mean() < 0.5
+    fourrooms = _collect(tmp_path, "f", door_start_prob=1.0, transitions=200, episode_len=10)  # no doors
+    assert fourrooms.num_episodes == 20
+
+
 def test_collect_with_progress_bar(tmp_path: Path) -> None:
     collect(CollectConfig(transitions=50, episode_len=20), tmp_path / "p", progress=True)
     assert OfflineDataset.open(tmp_path / "p").num_transitions == 50
@@ -253,6 +272,7 @@ def test_collect_with_progress_bar(tmp_path: Path) -> None:
         {"repeat_prob": 1.0},
         {"repeat_prob": -0.1},
         {"door_open_prob": 1.5},
+        {"door_start_prob": -0.5},
         {"obs_mode": "pixels"},
         {"layouts": "some"},
         {"image_tile": 1},

@@ -99,6 +99,50 @@ def test_without_colors_maps_that_differ_in_colour_only_encode_alike() -> None:
         level(0, colors="no")
 
 
+def test_code_margin_pushes_close_codes_apart_and_leaves_far_ones() -> None:
+    torch.manual_seed(0)
+    lv = level(0, code_margin=2.0)
+    obs = torch.ones(1, W, H, 3, dtype=torch.uint8)
+    obs[0, 0, :, 0], obs[0, 1, :, 0], obs[0, 1, :, 2] = 2, 4, 1  # walls, closed doors, empty cells
+    codes = lv.encoder.codes(obs)
+    assert len(codes) == 3
+    with torch.no_grad():  # shrink the encoder: every code within the margin of the others
+        lv.encoder.convs[-1].weight.mul_(1e-3)
+    opt = torch.optim.SGD(lv.encoder.parameters(), lr=0.1)
+    first = None
+    for _ in range(50):
+        loss = lv.own_terms(obs)["margin"]
+        first = float(loss.detach()) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.1 * first
+    assert float(torch.pdist(lv.encoder.embed_codes(codes)).min()) > 1.0
+    with torch.no_grad():  # far apart: no term
+        lv.encoder.convs[-1].weight.mul_(1e3)
+    assert float(lv.own_terms(obs)["margin"]) == 0.0
+    assert level(0).own_terms(obs) == {}
+
+
+@pytest.mark.parametrize("margin", [-1.0, "far", True])
+def test_bad_code_margin_is_refused(margin: object) -> None:
+    with pytest.raises(ConfigError, match="args.code_margin"):
+        level(0, code_margin=margin)
+
+
+def test_the_margin_term_joins_the_stack_loss() -> None:
+    obs, _ = grids(4, 2, torch.Generator().manual_seed(3))
+    actions = torch.randint(0, 3, (4, 1))
+
+    def terms(**args: object) -> dict[str, torch.Tensor]:
+        levels = (LevelConfig(kind="gridmap", args={"channels": C, "conv": 8, **args}),)
+        stack = HJEPA.from_config(ExperimentConfig(levels=levels), ObsSpec("grid", (W, H, 3), "uint8"), ACTIONS)
+        return stack.train()(obs, actions).terms
+
+    assert float(terms(code_margin=50.0)["level0/margin"]) > 0
+    assert "level0/margin" not in terms()
+
+
 def test_crop_needs_one_level() -> None:
     levels = (LevelConfig(kind="gridmap", args={"crop": 7}), LevelConfig(kind="temporal", dim=8, stride=2))
     with pytest.raises(ConfigError, match="one level"):

@@ -50,6 +50,11 @@ class CollectConfig:
     door_open_prob: float = 0.0
     """Probability that each unlocked door starts an episode open (MultiRoom's start closed):
     walks then see open doors and closed ones without first having to toggle them."""
+    door_start_prob: float = 0.0
+    """Probability that an episode starts on a free cell beside an unlocked door (random
+    direction) instead of any free cell. Random walks seldom reach MultiRoom's doors (0.2% of
+    their steps enter one), too seldom to learn toggling and passing them (docs/results.md,
+    session 12); a layout without doors starts anywhere."""
     repeat_prob: float = 0.0
     """Momentum: probability of repeating the previous action instead of drawing a new one."""
     action_repeat: int = 1
@@ -75,6 +80,7 @@ class CollectConfig:
             (all(s >= 0 for s in self.exclude_layout_seeds), "exclude_layout_seeds must be >= 0"),
             (0.0 <= self.repeat_prob < 1.0, f"repeat_prob must be in [0, 1), got {self.repeat_prob}"),
             (0.0 <= self.door_open_prob <= 1.0, f"door_open_prob must be in [0, 1], got {self.door_open_prob}"),
+            (0.0 <= self.door_start_prob <= 1.0, f"door_start_prob must be in [0, 1], got {self.door_start_prob}"),
             (self.action_repeat >= 1, f"action_repeat must be >= 1, got {self.action_repeat}"),
             (self.obs_mode in OBS_MODES, f"obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}"),
             (self.image_tile >= 2, f"image_tile must be >= 2, got {self.image_tile}"),
@@ -171,6 +177,17 @@ def _obs_spec(cfg: CollectConfig, w: int, h: int) -> ObsSpec:
     return ObsSpec(kind="image", shape=(h * cfg.image_tile, w * cfg.image_tile, 3), dtype="uint8")
 
 
+def beside_doors(nav: GridNav, free: np.ndarray) -> np.ndarray:
+    """The cells of ``free`` (``(n, 2)``) 4-adjacent to an unlocked door of ``nav`` (all of
+    ``free`` when none is)."""
+    doors = nav.doors()
+    if len(doors) == 0:
+        return free
+    gaps = np.abs(free[:, None, :] - doors[None, :, :]).sum(-1)  # "n doors": Manhattan distance
+    near = free[(gaps == 1).any(1)]
+    return near if len(near) else free
+
+
 def _walk(nav: GridNav, rng: np.random.Generator, length: int, cfg: CollectConfig, env_ids: np.ndarray,
           grid_buf: np.ndarray, img_buf: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One episode from a random free cell and direction: ``(obs, actions, poses)``, views of the buffers."""
@@ -179,6 +196,8 @@ def _walk(nav: GridNav, rng: np.random.Generator, length: int, cfg: CollectConfi
             if rng.random() < cfg.door_open_prob:
                 nav.toggle_at(int(door_x), int(door_y))
     free = nav.free_cells()
+    if cfg.door_start_prob > 0 and rng.random() < cfg.door_start_prob:
+        free = beside_doors(nav, free)
     x, y = free[rng.integers(len(free))]
     nav.set_pose(int(x), int(y), int(rng.integers(4)))
     actions = random_actions(rng, length, len(env_ids), cfg.repeat_prob)
@@ -193,7 +212,8 @@ def collect(cfg: CollectConfig, out: str | os.PathLike[str], progress: bool = Tr
     """Collect a reward-free random-walk dataset into the folder ``out``.
 
     Every episode starts at a uniformly random free cell and direction of its layout (the
-    goal square removed), each unlocked door open with probability `cfg.door_open_prob`, and
+    goal square removed; beside a door with probability `cfg.door_start_prob`), each unlocked
+    door open with probability `cfg.door_open_prob`, and
     takes uniformly random actions from `cfg.action_subset`, with momentum `cfg.repeat_prob`. The folder appears only when complete.
 
     Args:
