@@ -5,12 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from hjepa.agents.base import Agent
-from hjepa.envs.oracle import OPENED, PoseGraph
-from hjepa.errors import InvalidGoalError
+from hjepa.envs.oracle import PoseGraph, agent_pose
 from hjepa.specs import ActionSpec
 
-_AGENT, _DOOR, _OPEN = 10, 4, 0  # MiniGrid's object indices of the agent and a door; an open door's state
-_AHEAD = ((1, 0), (0, 1), (-1, 0), (0, -1))  # the cell in front, by direction
 
 
 class RandomAgent(Agent):
@@ -34,21 +31,12 @@ class RandomAgent(Agent):
         return self.rng.uniform(self.spec.low, self.spec.high, size=self.spec.dim).astype(np.float32)
 
 
-def agent_pose(obs: np.ndarray) -> tuple[int, int, int]:
-    """``(x, y, dir)`` of the agent in a symbolic MiniGrid observation ``(W, H, 3)``."""
-    cells = np.argwhere(obs[..., 0] == _AGENT)
-    if len(cells) != 1:
-        raise InvalidGoalError(f"Expected one agent in a symbolic (W, H, 3) observation, found {len(cells)}.")
-    x, y = (int(v) for v in cells[0])
-    return x, y, int(obs[x, y, 2])
-
-
 class OracleAgent(Agent):
     """Follows a shortest path of the true pose graph (privileged: evaluation only).
 
     It reads its pose from the symbolic observation and the goal cell from the goal
     observation, and replans from wherever it is every step (facing a door it opened, from
-    the graph's opened pose: :meth:`PoseGraph.from_nav`).
+    the graph's opened pose: :meth:`PoseGraph.pose_of`).
     """
 
     name = "oracle"
@@ -63,10 +51,5 @@ class OracleAgent(Agent):
         self.goal = agent_pose(goal_obs)[:2]
 
     def _act(self, obs: np.ndarray) -> int:
-        x, y, d = pose = agent_pose(obs)
-        dx, dy = _AHEAD[d]
-        ahead = obs[x + dx, y + dy]
-        if ahead[0] == _DOOR and ahead[2] == _OPEN and self.graph.has_pose((*pose, OPENED)):
-            pose = (*pose, OPENED)
-        path = self.graph.path(pose, self.goal)
+        path = self.graph.path(self.graph.pose_of(obs), self.goal)
         return self.index[path[0]] if path else 0

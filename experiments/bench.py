@@ -18,7 +18,7 @@ from rich.table import Table
 from hjepa.checkpoint import load_module, read_checkpoint
 from hjepa.config import ExperimentConfig, from_dict
 from hjepa.data.storage import OfflineDataset
-from hjepa.envs.oracle import FOURROOMS_BINS, DistanceBins
+from hjepa.envs.tasks import FOURROOMS_BINS, DistanceBins
 from hjepa.errors import DatasetError, UnknownNameError
 from hjepa.io import write_json, write_text
 from hjepa.metrics import results_document

@@ -19,7 +19,8 @@ from rich.progress import Progress
 from hjepa.agents import Agent, FlatAgent, HJEPAAgent, OracleAgent, RandomAgent
 from hjepa.agents.base import AGENTS
 from hjepa.envs.maze_oracle import MazeTask, fixed_maze_tasks, make_maze_tasks
-from hjepa.envs.oracle import POSE_ACTIONS, Bins, LayoutOracle, Task, arrival_observation, make_tasks
+from hjepa.envs.oracle import POSE_ACTIONS, LayoutOracle, arrival_observation, make_tasks
+from hjepa.envs.tasks import Bins, Task
 from hjepa.envs.pointmaze import is_pointmaze, maze_info
 from hjepa.errors import ConfigError, UnknownNameError
 from hjepa.metrics import EpisodeRecord, summarise_by_agent

@@ -21,10 +21,9 @@ import sys
 import numpy as np
 import torch
 
-from hjepa.agents.simple import agent_pose
 from hjepa.checkpoint import load_module
 from hjepa.data.storage import OfflineDataset
-from hjepa.envs.oracle import LayoutOracle
+from hjepa.envs.oracle import LayoutOracle, agent_pose
 from hjepa.planning.graph import build_graph, distances_to, distinct_observations
 from planning_probe import next_pose_table
 

@@ -15,10 +15,9 @@ import sys
 import numpy as np
 import torch
 
-from hjepa.agents.simple import agent_pose
 from hjepa.checkpoint import load_module
 from hjepa.data.storage import OfflineDataset
-from hjepa.envs.oracle import LayoutOracle
+from hjepa.envs.oracle import LayoutOracle, agent_pose
 from hjepa.planning.graph import distinct_observations, keys_of, nearest_keys
 from hjepa.planning.memory import PlanningMemory
 from planning_probe import next_pose_table

@@ -11,9 +11,8 @@ import torch
 
 from hjepa.agents import HJEPAAgent, OracleAgent, RandomAgent, make_agent, matched_flat_width
 from hjepa.agents.planning import beam_calls
-from hjepa.agents.simple import agent_pose
 from hjepa.critic import train_critics
-from hjepa.envs.oracle import LayoutOracle, goal_observation
+from hjepa.envs.oracle import LayoutOracle, agent_pose, goal_observation
 from hjepa.errors import ConfigError, SpecMismatchError, UnknownNameError
 from hjepa.experiments import presets
 from hjepa.experiments.bench import SUITES, bench

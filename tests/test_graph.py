@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from hjepa.agents import HJEPAAgent
-from hjepa.agents.simple import agent_pose
-from hjepa.envs.oracle import LayoutOracle, goal_observation
+from hjepa.envs.oracle import LayoutOracle, agent_pose, goal_observation
 from hjepa.errors import ConfigError, DatasetError
 from hjepa.planning.configurator import RuleConfigurator
 from hjepa.planning.graph import NO_EDGE, build_graph, distances_to, distinct_observations, path_actions

@@ -10,18 +10,8 @@ import pytest
 from minigrid.core.constants import OBJECT_TO_IDX
 
 from hjepa.envs import ACTIONS, GridNav, layout_nav
-from hjepa.envs.oracle import (
-    FOURROOMS_BINS,
-    MAZEROOMS_BINS,
-    DistanceBins,
-    LayoutOracle,
-    PoseGraph,
-    Task,
-    arrival_observation,
-    bin_of,
-    goal_observation,
-    make_tasks,
-)
+from hjepa.envs.oracle import LayoutOracle, PoseGraph, arrival_observation, goal_observation, make_tasks
+from hjepa.envs.tasks import FOURROOMS_BINS, MAZEROOMS_BINS, DistanceBins, Task, bin_of
 from hjepa.errors import ConfigError, InvalidGoalError
 
 WALL, EMPTY, AGENT = OBJECT_TO_IDX["wall"], OBJECT_TO_IDX["empty"], OBJECT_TO_IDX["agent"]
@@ -187,6 +177,24 @@ def test_a_closed_door_is_a_wall_without_toggle_and_costs_one_toggle_with_it() -
     path = graph.path((1, 1, 0), (5, 1))
     assert _walk(nav, (1, 1, 0), path)[:2] == (5, 1) and len(path) == graph.distance((1, 1, 0), (5, 1))
     nav.reset()
+
+
+def test_the_pose_of_an_observation_is_the_opened_twin_only_facing_a_door_that_started_closed() -> None:
+    nav = _grid(DOORWAY)
+    graph = PoseGraph.from_nav(nav, env_actions=(LEFT, RIGHT, FORWARD, TOGGLE))
+    nav.set_pose(2, 1, 0)
+    assert graph.pose_of(nav.observation()) == (2, 1, 0)  # facing the closed door
+    nav.step(TOGGLE)
+    assert graph.pose_of(nav.observation()) == (2, 1, 0, 1)  # facing it opened
+    nav.step(LEFT)
+    assert graph.pose_of(nav.observation()) == (2, 1, 3)
+    nav.reset()
+    open_from_start = _grid(["#######", "#..O..#", "#######"])
+    open_graph = PoseGraph.from_nav(open_from_start, env_actions=(LEFT, RIGHT, FORWARD, TOGGLE))
+    open_from_start.set_pose(2, 1, 0)
+    assert open_graph.pose_of(open_from_start.observation()) == (2, 1, 0)  # no twin: it was never closed
+    with pytest.raises(InvalidGoalError, match="one agent"):
+        graph.pose_of(nav.encoding.copy())
 
 
 def test_an_open_door_is_passable_and_boxes_are_refused_with_toggle() -> None:

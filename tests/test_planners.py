@@ -9,7 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hjepa.envs.oracle import LayoutOracle, make_tasks, FOURROOMS_BINS
+from hjepa.envs.oracle import LayoutOracle, make_tasks
+from hjepa.envs.tasks import FOURROOMS_BINS
 from hjepa.errors import ConfigError
 from hjepa.planning import planners
 

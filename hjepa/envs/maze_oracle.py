@@ -28,7 +28,7 @@ from typing import Sequence
 import networkx as nx
 import numpy as np
 
-from hjepa.envs.oracle import Bins, DistanceBins, _as_bins, bin_of
+from hjepa.envs.tasks import Bins, DistanceBins, as_bins, bin_of
 from hjepa.errors import ConfigError, InvalidGoalError
 
 Cell = tuple[int, int]  # (row i, column j)
@@ -201,7 +201,7 @@ def make_maze_tasks(env_id: str, maze: MazeMap, per_bin: int, bins: Bins, seed: 
     Raises:
         ConfigError: ``per_bin < 1``, or a bin still short after ``max_draws`` draws.
     """
-    bins = _as_bins(bins)
+    bins = as_bins(bins)
     if per_bin < 1:
         raise ConfigError(f"make_maze_tasks needs per_bin >= 1, got {per_bin}.")
     oracle, rng = MazeOracle(maze), np.random.default_rng(seed)

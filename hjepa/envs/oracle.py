@@ -12,32 +12,39 @@ Poses are ``(x, y, dir)``, ``dir`` 0=east (+x), 1=south (+y), 2=west, 3=north; c
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Collection, Iterator, Mapping, Sequence, TypeVar
+from typing import Collection, Sequence, TypeVar
 
 import networkx as nx
 import numpy as np
 from minigrid.core.constants import IDX_TO_OBJECT
 
 from hjepa.envs.minigrid_nav import ACTIONS, GridNav, LayoutCache
+from hjepa.envs.tasks import Bins, Cell, Pose, Task, as_bins, bin_of
 from hjepa.errors import ConfigError, InvalidGoalError
 
-Pose = tuple[int, int, int]
-Cell = tuple[int, int]
-Bins = Mapping[str, tuple[float, float]]  # ordered name -> (lo, hi), both inclusive
 _V = TypeVar("_V")
 
 #: Actions that move or turn the agent: the pose graph's default.
 POSE_ACTIONS: tuple[int, ...] = (ACTIONS["left"], ACTIONS["right"], ACTIONS["forward"])
 _TOGGLE, _FORWARD = ACTIONS["toggle"], ACTIONS["forward"]
-_DOOR, _OPEN, _LOCKED, _BOX = 4, 0, 2, 7  # MiniGrid's door object, its open and locked states, the box
+_DOOR, _OPEN, _LOCKED, _BOX, _AGENT = 4, 0, 2, 7, 10  # MiniGrid's door object, its open and locked states, box, agent
+_AHEAD = ((1, 0), (0, 1), (-1, 0), (0, -1))  # the cell in front, by direction
 OPENED = 1
 """Fourth element of a pose ``(x, y, dir, OPENED)``: facing a door the agent has just opened."""
 
 
 # ----------------------------------------------------------------------------- cell checks
+def agent_pose(obs: np.ndarray) -> Pose:
+    """``(x, y, dir)`` of the agent in a symbolic MiniGrid observation ``(W, H, 3)``."""
+    cells = np.argwhere(obs[..., 0] == _AGENT)
+    if len(cells) != 1:
+        raise InvalidGoalError(f"Expected one agent in a symbolic (W, H, 3) observation, found {len(cells)}.")
+    x, y = (int(v) for v in cells[0])
+    return x, y, int(obs[x, y, 2])
+
+
 def _require_free_cell(xy: Sequence[int], free: Collection[Cell], encoding: np.ndarray, role: str) -> Cell:
     """``xy`` as a cell of ``free``, or an :class:`InvalidGoalError` that says why not."""
     if len(xy) != 2:
@@ -191,6 +198,18 @@ class PoseGraph:
         """Whether ``pose`` (``(x, y, dir)`` or ``(x, y, dir, OPENED)``) is a node."""
         return tuple(int(v) for v in pose) in self._index
 
+    def pose_of(self, obs: np.ndarray) -> tuple[int, ...]:
+        """The node of the agent in a symbolic observation ``(W, H, 3)``: its ``(x, y, dir)``,
+        or ``(x, y, dir, OPENED)`` when it faces an open door that started closed (it opened it).
+
+        Raises:
+            InvalidGoalError: the observation does not hold exactly one agent.
+        """
+        x, y, d = pose = agent_pose(obs)
+        ahead = obs[x + _AHEAD[d][0], y + _AHEAD[d][1]]
+        opened = (*pose, OPENED)
+        return opened if ahead[0] == _DOOR and ahead[2] == _OPEN and self.has_pose(opened) else pose
+
     def has_cell(self, xy: Sequence[int]) -> bool:
         """Whether ``(x, y)`` is a cell the agent can stand on in this graph (reachable)."""
         return len(xy) == 2 and (int(xy[0]), int(xy[1])) in self._cell_set
@@ -267,78 +286,6 @@ class PoseGraph:
         return np.array(dist, dtype=np.int16 if len(dist) < 2**15 else np.int32)  # memory: many goals cached
 
 
-# ----------------------------------------------------------------------------- tasks and bins
-@dataclass(frozen=True)
-class Task:
-    """One evaluation task of a MiniGrid suite."""
-
-    layout_seed: int
-    """The ``reset(seed=...)`` that fixes the layout."""
-    start: Pose
-    """The agent's start pose ``(x, y, dir)``."""
-    goal: Cell
-    """The goal cell ``(x, y)``; the agent succeeds by standing on it."""
-    distance: int
-    """The oracle's shortest path length in actions."""
-    bin: str
-    """The distance bin the task was drawn for."""
-
-
-@dataclass(frozen=True)
-class DistanceBins(Mapping[str, tuple[float, float]]):
-    """Ordered, non-overlapping distance bins, read as a mapping ``name -> (lo, hi)``.
-
-    Both ends are inclusive; ``hi`` may be ``math.inf``. Build one with :meth:`from_mapping`.
-    """
-
-    bins: tuple[tuple[str, float, float], ...]
-    """``(name, lo, hi)`` in increasing order of distance."""
-
-    def __post_init__(self) -> None:
-        names = [b[0] for b in self.bins]
-        if not self.bins or len(set(names)) != len(names):
-            raise ConfigError(f"Distance bins need at least one bin and distinct names, got {names}.")
-        prev_hi = -math.inf
-        for name, lo, hi in self.bins:
-            if not (0 <= lo <= hi) or lo <= prev_hi:
-                raise ConfigError(f"Distance bin '{name}' ({lo}, {hi}): need 0 <= lo <= hi, increasing, no overlap.")
-            prev_hi = hi
-
-    @classmethod
-    def from_mapping(cls, bins: Bins) -> "DistanceBins":
-        """From an ordered mapping ``{name: (lo, hi)}``."""
-        return cls(tuple((str(k), float(lo), float(hi)) for k, (lo, hi) in bins.items()))
-
-    def __getitem__(self, name: str) -> tuple[float, float]:
-        return {n: (lo, hi) for n, lo, hi in self.bins}[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(b[0] for b in self.bins)
-
-    def __len__(self) -> int:
-        return len(self.bins)
-
-    def describe(self, name: str) -> str:
-        """``"25-inf"``: a bin's range for messages and tables."""
-        lo, hi = self[name]
-        return f"{lo:g}-{hi:g}"
-
-
-FOURROOMS_BINS = DistanceBins.from_mapping({"short": (1, 12), "medium": (13, 24), "long": (25, math.inf)})
-MAZEROOMS_BINS = DistanceBins.from_mapping(
-    {"short": (1, 40), "medium": (41, 80), "long": (81, 120), "xlong": (121, math.inf)}
-)
-
-
-def _as_bins(bins: Bins) -> DistanceBins:
-    return bins if isinstance(bins, DistanceBins) else DistanceBins.from_mapping(bins)
-
-
-def bin_of(distance: float, bins: Bins) -> str | None:
-    """The name of the bin holding ``distance``, or None when no bin does."""
-    return next((name for name, (lo, hi) in _as_bins(bins).items() if lo <= distance <= hi), None)
-
-
 # ----------------------------------------------------------------------------- per-layout cache
 class LayoutOracle:
     """One env's layout simulators and pose graphs, LRU-cached; ``graph`` never resets a ``nav``."""
@@ -394,7 +341,7 @@ def make_tasks(
     Raises:
         ConfigError: no layout seeds, ``per_bin < 1``, or a bin still short after ``max_draws``.
     """
-    bins, seeds = _as_bins(bins), [int(s) for s in layout_seeds]
+    bins, seeds = as_bins(bins), [int(s) for s in layout_seeds]
     if not seeds or per_bin < 1:
         raise ConfigError(f"make_tasks needs layout seeds and per_bin >= 1, got {seeds} and {per_bin}.")
     if oracle is not None and oracle.env_id != env_id:

@@ -18,7 +18,8 @@ import torch
 from rich.progress import Progress
 from rich.table import Table
 
-from hjepa.envs.oracle import DistanceBins, LayoutOracle, Task, make_tasks
+from hjepa.envs.oracle import LayoutOracle, make_tasks
+from hjepa.envs.tasks import DistanceBins, Task
 from hjepa.errors import InspectionError, NotNavigationEnvError, UnknownEnvError
 from hjepa.inspection.critic_map import critic_maps, plot_critic_maps
 from hjepa.inspection.embeddings import embedding_view, plot_embeddings

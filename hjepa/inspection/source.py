@@ -126,11 +126,15 @@ def dataset_bank(stack: HJEPA, data: OfflineDataset, target: bool, extra: np.nda
 
 def observe(nav: GridNav, obs_spec: ObsSpec) -> np.ndarray:
     """The current observation of ``nav`` in the format the stack was trained on."""
-    grid = nav.observation()
+    return render(nav.observation(), obs_spec)
+
+
+def render(grid: np.ndarray, obs_spec: ObsSpec) -> np.ndarray:
+    """A symbolic grid ``(W, H, 3)`` in the format the stack was trained on (the grid, or its image)."""
     if obs_spec.kind == "grid":
         return grid
     if obs_spec.kind == "image":
-        return grid_to_rgb(grid, tile=obs_spec.shape[0] // nav.height)
+        return grid_to_rgb(grid, tile=obs_spec.shape[0] // grid.shape[1])
     raise InspectionError(f"Map views need grid or image observations; this checkpoint reads '{obs_spec.kind}'.")
 
 
