@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
+import numpy as np
 import torch
 from rich.progress import Progress
 
@@ -105,8 +106,8 @@ class _LayoutGraphs:
     def path(self, pose: tuple[int, ...], goal: tuple[int, int]) -> list[int]:
         return self.oracle.graph(self.layout_seed).path(pose, goal)
 
-    def has_pose(self, pose: tuple[int, ...]) -> bool:
-        return self.oracle.graph(self.layout_seed).has_pose(pose)
+    def pose_of(self, obs: np.ndarray) -> tuple[int, ...]:
+        return self.oracle.graph(self.layout_seed).pose_of(obs)
 
 
 class Episodes(Protocol):

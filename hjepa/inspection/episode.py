@@ -21,7 +21,7 @@ from hjepa.envs.minigrid_nav import GridNav
 from hjepa.envs.oracle import PoseGraph, arrival_observation, goal_observation
 from hjepa.envs.tasks import Task
 from hjepa.envs.raster import grid_to_rgb
-from hjepa.inspection.source import encode_all, layout_bank, map_extent, nearest, observe, render
+from hjepa.inspection.source import as_observed, encode_all, layout_bank, map_extent, nearest, observe
 from hjepa.io import atomic_path
 from hjepa.planning.configurator import Configurator, RuleConfigurator
 from hjepa.planning.hierarchy import HierarchicalPlanner, StepTrace
@@ -116,7 +116,7 @@ def goal_obs_for(stack: HJEPA, nav: GridNav, task: Task, graph: PoseGraph | None
     """The task's goal observation in the stack's observation kind; with the layout's ``graph``,
     after the oracle's path (doors it opens are open: :func:`arrival_observation`), which resets ``nav``."""
     grid = goal_observation(nav, task.goal) if graph is None else arrival_observation(nav, graph, task.start, task.goal)
-    return render(grid, stack.obs_spec)
+    return as_observed(grid, stack.obs_spec)
 
 
 def _decode(stack: HJEPA, traces: list[StepTrace], states: list[torch.Tensor], bank: Any, poses: list,

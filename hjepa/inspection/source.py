@@ -126,10 +126,10 @@ def dataset_bank(stack: HJEPA, data: OfflineDataset, target: bool, extra: np.nda
 
 def observe(nav: GridNav, obs_spec: ObsSpec) -> np.ndarray:
     """The current observation of ``nav`` in the format the stack was trained on."""
-    return render(nav.observation(), obs_spec)
+    return as_observed(nav.observation(), obs_spec)
 
 
-def render(grid: np.ndarray, obs_spec: ObsSpec) -> np.ndarray:
+def as_observed(grid: np.ndarray, obs_spec: ObsSpec) -> np.ndarray:
     """A symbolic grid ``(W, H, 3)`` in the format the stack was trained on (the grid, or its image)."""
     if obs_spec.kind == "grid":
         return grid
