@@ -198,6 +198,8 @@ class GridMapLevel(Level):
     """
 
     accepts = ("grid",)
+    code_margin: float = 0.0
+    """``args.code_margin`` (0: no ``"margin"`` term)."""
 
     @classmethod
     def from_spec(cls, spec: LevelSpec) -> "GridMapLevel":
