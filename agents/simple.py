@@ -9,7 +9,6 @@ from hjepa.envs.oracle import PoseGraph, agent_pose
 from hjepa.specs import ActionSpec
 
 
-
 class RandomAgent(Agent):
     """Uniform random actions (indices, or vectors uniform in a continuous spec's box) from a
     generator seeded once per agent: successive episodes differ, and a run is reproducible."""

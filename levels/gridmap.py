@@ -261,12 +261,13 @@ class GridMapLevel(Level):
         closed doors (a toggle tells them apart) ended 0.41 apart, every far wall of a predicted
         map snapped onto a door, and imagined graphs never closed (docs/results.md, session 12).
         """
-        m = self.code_margin
-        codes = self.encoder.codes(obs) if m > 0 else obs.new_zeros(0)
+        if self.code_margin <= 0:
+            return {}
+        codes = self.encoder.codes(obs)
         if len(codes) < 2:
             return {}
         gaps = F.pdist(self.encoder.embed_codes(codes).float())
-        return {"margin": F.relu(1 - gaps / m).pow(2).sum()}
+        return {"margin": F.relu(1 - gaps / self.code_margin).pow(2).sum()}
 
     def encode_both(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Online and target states from one shared one-hot."""

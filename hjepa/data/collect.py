@@ -213,8 +213,8 @@ def collect(cfg: CollectConfig, out: str | os.PathLike[str], progress: bool = Tr
 
     Every episode starts at a uniformly random free cell and direction of its layout (the
     goal square removed; beside a door with probability `cfg.door_start_prob`), each unlocked
-    door open with probability `cfg.door_open_prob`, and
-    takes uniformly random actions from `cfg.action_subset`, with momentum `cfg.repeat_prob`. The folder appears only when complete.
+    door open with probability `cfg.door_open_prob`, and takes uniformly random actions from
+    `cfg.action_subset`, with momentum `cfg.repeat_prob`. The folder appears only when complete.
 
     Args:
         cfg: what to collect.

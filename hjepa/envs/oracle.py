@@ -13,12 +13,11 @@ Poses are ``(x, y, dir)``, ``dir`` 0=east (+x), 1=south (+y), 2=west, 3=north; c
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Collection, Sequence, TypeVar
 
 import networkx as nx
 import numpy as np
-from minigrid.core.constants import IDX_TO_OBJECT
+from minigrid.core.constants import IDX_TO_OBJECT, OBJECT_TO_IDX, STATE_TO_IDX
 
 from hjepa.envs.minigrid_nav import ACTIONS, GridNav, LayoutCache
 from hjepa.envs.tasks import Bins, Cell, Pose, Task, as_bins, bin_of
@@ -29,7 +28,8 @@ _V = TypeVar("_V")
 #: Actions that move or turn the agent: the pose graph's default.
 POSE_ACTIONS: tuple[int, ...] = (ACTIONS["left"], ACTIONS["right"], ACTIONS["forward"])
 _TOGGLE, _FORWARD = ACTIONS["toggle"], ACTIONS["forward"]
-_DOOR, _OPEN, _LOCKED, _BOX, _AGENT = 4, 0, 2, 7, 10  # MiniGrid's door object, its open and locked states, box, agent
+_DOOR, _BOX, _AGENT = (OBJECT_TO_IDX[k] for k in ("door", "box", "agent"))
+_OPEN, _LOCKED = STATE_TO_IDX["open"], STATE_TO_IDX["locked"]
 _AHEAD = ((1, 0), (0, 1), (-1, 0), (0, -1))  # the cell in front, by direction
 OPENED = 1
 """Fourth element of a pose ``(x, y, dir, OPENED)``: facing a door the agent has just opened."""
