@@ -152,12 +152,19 @@ class MapPredictor(nn.Module):
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
 
+    radius: int = 1
+    """Cells a prediction reads around each cell (one 3x3 convolution, then per-cell layers):
+    a prediction on a crop is exact more than ``radius`` cells inside the crop's edges."""
+
     def forward(self, s: Tensor, a: Tensor) -> Tensor:
         w, h = self.sides.of(s.shape[-1])
         m = rearrange(s, "b (c w h) -> b c w h", c=self.sides.c, w=w, h=h)
-        planes = repeat(a.to(s.dtype), "b n -> b n w h", w=w, h=h)
-        delta = self.net(torch.cat([m, planes], dim=1))
-        return s + rearrange(delta, "b c w h -> b (c w h)")
+        return rearrange(self.step_map(m, a), "b c w h -> b (c w h)")
+
+    def step_map(self, m: Tensor, a: Tensor) -> Tensor:
+        """``m: "b c w h"`` (any sides: the whole map or a crop), ``a: "b n"`` -> ``"b c w h"``."""
+        planes = repeat(a.to(m.dtype), "b n -> b n w h", w=m.shape[2], h=m.shape[3])
+        return m + self.net(torch.cat([m, planes], dim=1))
 
 
 class MapInverse(nn.Module):
@@ -238,6 +245,15 @@ class GridMapLevel(Level):
         """``(c, w, h)``: the state is ``"(c w h)"`` (critics read it spatially)."""
         w, h, _ = self.spec.obs_spec.shape
         return int(self.spec.config.args.get("channels", 4)), w, h
+
+    @property
+    def locality(self) -> int:
+        """Cells around each cell that one prediction reads (:attr:`MapPredictor.radius`)."""
+        return self.predictor.radius
+
+    def predict_map(self, m: Tensor, a: Tensor) -> Tensor:
+        """One step on spatial states ``m: "b c w h"`` of any sides; ``a: "b e"`` action inputs."""
+        return self.predictor.step_map(m, a)
 
     @torch.no_grad()
     def cell_codebook(self, obs: Tensor) -> tuple[Tensor, Tensor]:

@@ -17,11 +17,14 @@ from hjepa.levels.gridmap import AGENT
 from hjepa.planning.configurator import RuleConfigurator
 from hjepa.planning.graph import NO_EDGE, distances_to
 from hjepa.planning.imagine import ImaginedMemory, cell_codebook, imagine
+from minigrid.core.constants import DIR_TO_VEC, OBJECT_TO_IDX
+from einops import rearrange
 from hjepa.specs import ActionSpec, ObsSpec
 from hjepa.stack import HJEPA
 
 ENV, LAYOUT = "MiniGrid-FourRooms-v0", 100_003  # one of fourrooms-random's held-out layouts
 ACTIONS = ActionSpec("discrete", n=3, env_actions=(0, 1, 2))
+EMPTY = OBJECT_TO_IDX["empty"] * N_COLORS * N_STATES
 
 
 def _gridmap_stack(shape: tuple[int, int]) -> HJEPA:
@@ -31,25 +34,34 @@ def _gridmap_stack(shape: tuple[int, int]) -> HJEPA:
 
 
 class _TrueDynamics:
-    """The env's own transition in a gridmap level's state space: decode the map's agent cell
-    through the codebook, step the layout's simulator, encode what it shows."""
+    """The env's own transition on a spatial state of any sides (a whole map or a crop): find
+    the agent's cell through the codebook, turn it, or move it one cell when the cell ahead is
+    empty (FourRooms without its goal: the agent always stands on an empty cell)."""
 
-    def __init__(self, stack: HJEPA, nav, book) -> None:
-        self.stack, self.nav, self.book = stack, nav, book
+    def __init__(self, book) -> None:
+        self.book = book
+        self.index = {int(c): i for i, c in enumerate(book.codes.tolist())}
         self.calls = 0
 
-    def __call__(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        _, keys = self.book.snap(s)
-        codes = self.book.codes[keys.long()]  # "n (w h)"
-        w, h = self.nav.observation().shape[:2]
-        out = []
-        for row, act in zip(codes, a.argmax(1).tolist()):
-            cell = int(torch.nonzero(row // (N_COLORS * N_STATES) == AGENT)[0])
-            self.nav.set_pose(cell // h, cell % h, int(row[cell] % N_STATES))
-            self.nav.step(ACTIONS.env_actions[act])
-            out.append(self.nav.observation().copy())
-        self.calls += len(out)
-        return self.stack.encode(torch.from_numpy(np.stack(out)))[0]
+    def __call__(self, m: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        idx = self.book.nearest(rearrange(m, "b c w h -> b w h c"))
+        codes = self.book.codes[idx]
+        out = idx.clone()
+        for b, act in enumerate(a.argmax(1).tolist()):
+            cells = torch.nonzero(codes[b] // (N_COLORS * N_STATES) == AGENT)
+            if len(cells) == 0:
+                continue
+            x, y = (int(v) for v in cells[0])
+            code = int(codes[b, x, y])
+            d = code % N_STATES
+            if act < 2:
+                out[b, x, y] = self.index[code - d + (d + (1 if act else -1)) % 4]
+                continue
+            nx, ny = x + int(DIR_TO_VEC[d][0]), y + int(DIR_TO_VEC[d][1])
+            if 0 <= nx < codes.shape[1] and 0 <= ny < codes.shape[2] and int(codes[b, nx, ny]) == EMPTY:
+                out[b, x, y], out[b, nx, ny] = self.index[EMPTY], idx[b, x, y]
+        self.calls += len(a)
+        return self.book.maps(out)
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +76,14 @@ def world():
         obs.append(nav.observation().copy())
     codebook_obs = torch.from_numpy(np.stack(obs))
     book = cell_codebook(stack.levels[0], codebook_obs)
-    stack.levels[0].predict = _TrueDynamics(stack, LayoutOracle(ENV).nav(LAYOUT), book)  # its own simulator
+    stack.levels[0].predict_map = _TrueDynamics(book)  # the layout's own dynamics
     return stack, oracle, codebook_obs, book
+
+
+def _codes(book, z: torch.Tensor) -> np.ndarray:
+    """A state's map of code indices ``"w h"``."""
+    _, w, h = book.shape
+    return book.snap(z)[1][0].numpy().reshape(w, h)
 
 
 def test_snapping_an_encoded_map_keeps_it_and_a_noisy_one_returns_to_it(world) -> None:
@@ -84,7 +102,7 @@ def test_snapping_an_encoded_map_keeps_it_and_a_noisy_one_returns_to_it(world) -
 def test_with_the_true_dynamics_imagination_finds_every_pose_and_the_oracles_distances(world) -> None:
     stack, oracle, codebook_obs, book = world
     level = stack.levels[0]
-    found = imagine(stack.encode(codebook_obs[:1])[0][0], level.predict, level.action_input(torch.arange(3)), book)
+    found = imagine(stack.encode(codebook_obs[:1])[0][0], level.predict_map, level.action_input(torch.arange(3)), book)
     graph = oracle.graph(LAYOUT)
     assert found.complete and len(found.index) == 4 * len(graph.cells)
     assert found.calls == 3 * len(found.index)
@@ -95,7 +113,7 @@ def test_with_the_true_dynamics_imagination_finds_every_pose_and_the_oracles_dis
         for d in range(4):
             nav.set_pose(int(x), int(y), d)
             z = stack.encode(torch.from_numpy(nav.observation().copy())[None])[0]
-            node_of[(int(x), int(y), d)] = found.index[book.snap(z)[1][0].numpy().tobytes()]
+            node_of[(int(x), int(y), d)] = found.index[found.graph.nodes.key_of(_codes(book, z))]
     per_dir = np.stack([distances_to(found.graph.succ, node_of[(*goal, d)]) for d in range(4)]).min(0)
     truth = graph.distances_to(goal)
     assert all(per_dir[node_of[p]] == dist for p, dist in truth.items())
@@ -106,22 +124,23 @@ def test_imagination_toward_a_goal_ends_with_the_goals_depth(world) -> None:
     level, nav = stack.levels[0], oracle.nav(LAYOUT)
     x, y = (int(v) for v in nav.free_cells()[0])
     nav.set_pose(x + 1, y, 0)  # the start faces east: one step forward reaches the goal
-    goal = book.snap(stack.encode(torch.from_numpy(nav.observation().copy())[None])[0])[1][0].numpy().tobytes()
+    goal = _codes(book, stack.encode(torch.from_numpy(nav.observation().copy())[None])[0])
     start = stack.encode(codebook_obs[:1])[0][0]
-    found = imagine(start, level.predict, level.action_input(torch.arange(3)), book, goal=goal)
-    assert goal in found.index and not found.complete
+    found = imagine(start, level.predict_map, level.action_input(torch.arange(3)), book, goal=goal)
+    key = found.graph.nodes.key_of(goal)
+    assert key in found.index and not found.complete
     assert len(found.index) == 4  # the start and its three successors: depth 1 holds the goal
-    assert distances_to(found.graph.succ, found.index[goal])[0] == 1
+    assert distances_to(found.graph.succ, found.index[key])[0] == 1
 
 
 def test_a_capped_imagination_says_so_and_keeps_the_cap(world) -> None:
     stack, _, codebook_obs, book = world
     level = stack.levels[0]
-    found = imagine(stack.encode(codebook_obs[:1])[0][0], level.predict, level.action_input(torch.arange(3)), book, 10)
+    found = imagine(stack.encode(codebook_obs[:1])[0][0], level.predict_map, level.action_input(torch.arange(3)), book, 10)
     assert not found.complete and len(found.graph.nodes) == 10
     assert ((found.graph.succ == NO_EDGE) | (found.graph.succ < 10)).all()
     with pytest.raises(ConfigError, match="max_nodes"):
-        imagine(found.graph.nodes[0], level.predict, level.action_input(torch.arange(3)), book, 0)
+        imagine(found.graph.nodes[0], level.predict_map, level.action_input(torch.arange(3)), book, 0)
 
 
 @pytest.mark.parametrize("agent_kind", ["hjepa", "flat"])
@@ -189,3 +208,15 @@ def test_a_stack_without_critics_plans_on_latent_distance_not_on_a_zero_cost(deb
     states = [torch.zeros(level.dim) for level in debug_stack.levels]
     specs = RuleConfigurator(planner="beam").configure(debug_stack, states, states)
     assert all(s.w_critic == 0.0 and s.w_intrinsic == 1.0 for s in specs)
+
+
+def test_local_crops_imagine_the_whole_maps_graph_at_a_fraction_of_its_cost(world) -> None:
+    stack, _, codebook_obs, book = world
+    level = stack.levels[0]
+    start, actions = stack.encode(codebook_obs[:1])[0][0], level.action_input(torch.arange(3))
+    whole = imagine(start, level.predict_map, actions, book, window=0)
+    local = imagine(start, level.predict_map, actions, book, window=9)
+    assert whole.index == local.index and np.array_equal(whole.graph.succ, local.graph.succ)
+    assert whole.cost == whole.calls  # a whole-map prediction is the unit
+    w, h = codebook_obs.shape[1:3]
+    assert local.cost == pytest.approx(3 + (local.calls - 3) * 81 / (w * h))  # the root on the whole map

@@ -16,6 +16,8 @@ from minigrid.core.world_object import Goal
 from minigrid.minigrid_env import MiniGridEnv
 
 ENV_ID = "hjepa/MazeRooms-v0"
+SIZED_IDS = {8: "hjepa/MazeRooms-8-v0", 16: "hjepa/MazeRooms-16-v0"}
+"""MazeRooms with 8 x 8 rooms (65 x 65 cells) and 16 x 16 rooms (129 x 129 cells)."""
 
 
 class MazeRoomsEnv(MiniGridEnv):
@@ -64,7 +66,9 @@ class MazeRoomsEnv(MiniGridEnv):
 
     ## Registered Configurations
 
-    - `hjepa/MazeRooms-v0` (accepts `rooms` and `room_size`)
+    - `hjepa/MazeRooms-v0` (accepts `rooms` and `room_size`; 4 x 4 rooms, 33 x 33 cells)
+    - `hjepa/MazeRooms-8-v0` (8 x 8 rooms, 65 x 65 cells)
+    - `hjepa/MazeRooms-16-v0` (16 x 16 rooms, 129 x 129 cells)
     """
 
     def __init__(self, rooms: int = 4, room_size: int = 7, max_steps: int | None = None, **kwargs: Any) -> None:

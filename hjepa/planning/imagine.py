@@ -1,42 +1,60 @@
 """Planning in imagination: the latent graph of a layout built by the world model alone.
 
 The ``"graph"`` planner needs a memory of the layout's observations, which an unseen layout
-(``fourrooms-random``) does not have. The ``"imagine"`` planner builds that graph from the
-current observation instead: breadth-first, it predicts every action's successor of every
-state found so far and **snaps** each prediction onto the nearest state the encoder can
-produce. Snapping is what keeps imagination from drifting: a ``gridmap`` level 0 embeds every
-cell on its own (:meth:`~hjepa.levels.gridmap.GridMapLevel.cell_codebook`), so each cell of a
-predicted map is snapped onto the nearest of the training data's cell embeddings, and the
-snapped map is exactly the encoding of an observation. The cells' codes key the node, so
-revisited states are found by a dictionary lookup, and the search ends when no new state
-appears (the layout's every pose), at ``max_nodes``, or once the depth that found the goal's
-state is done (breadth-first, that depth is the goal's shortest distance).
+does not have. The ``"imagine"`` planner builds that graph from the current observation
+instead: breadth-first, it predicts every action's successor of every state found so far and
+**snaps** each prediction onto the nearest state the encoder can produce. Snapping is what
+keeps imagination from drifting: a ``gridmap`` level 0 embeds every cell on its own
+(:meth:`~hjepa.levels.gridmap.GridMapLevel.cell_codebook`), so each cell of a predicted map is
+snapped onto the nearest of the training data's cell embeddings, and the snapped map is
+exactly the encoding of an observation.
 
-The agent then walks the graph's shortest path to the goal's node and checks each step: a
-move the env refused drops its edge (as :class:`~hjepa.planning.graph.LatentGraph` does), and
-an observation the graph does not hold starts a new imagination from it. Nothing here reads
-the env's layout: the codebook comes from the training data and the graph from the predictor.
+**Sparse and local.** An imagined state is stored as the cells where its snapped map differs
+from the first one (the root): a step changes a cell or two, so a node costs a few bytes
+where a whole map costs ``w h`` codes, and its key (those cells and codes) finds revisits by a
+dictionary lookup. A gridmap predictor reads only ``locality`` cells around each cell, so
+a node is expanded on a ``window x window`` crop around the cells its own step changed (where
+the agent acted), and only the crop's cells further than ``locality`` from a cut edge are
+trusted: the prediction is the whole map's there. The root, whose changed cells are not known
+yet, is expanded on the whole map. Predictions are counted in **map units**: a prediction on
+``k`` cells costs ``k / (w h)`` of a whole-map prediction.
 
-Shapes: ``q`` codes, ``c w h`` the map state, ``a`` actions, ``m`` imagined nodes.
+The search ends when no new state appears, at ``max_nodes``, or once the depth that found the
+goal's state is done (breadth-first, that depth is the goal's shortest distance). The agent then
+walks the graph's shortest path and checks each step: a move the env refused drops its edge
+(as :class:`~hjepa.planning.graph.LatentGraph` does), and an observation the graph does not
+hold starts a new imagination from it. Nothing here reads the env's layout: the codebook
+comes from the training data and the graph from the predictor.
+
+Shapes: ``q`` codes, ``c w h`` the map state, ``k`` a crop's side, ``a`` actions, ``m`` nodes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
-from einops import rearrange, repeat
+from einops import rearrange
 from torch import Tensor
 
 from hjepa.errors import ConfigError
 from hjepa.planning import planners
-from hjepa.planning.graph import NO_EDGE, LatentGraph, StepFn, distances_to, path_actions
+from hjepa.planning.graph import NO_EDGE, LatentGraph, distances_to, path_actions
 
 MAX_IMAGINED = 8192
-"""Default cap on imagined nodes: FourRooms has 1,040 poses, a MazeRooms layout about 3,000."""
+"""Default cap on imagined nodes: FourRooms has 1,040 poses, a 33 x 33 MazeRooms about 3,200."""
 BATCH = 1024
 """Predictions per predictor call while imagining."""
+WINDOW = 9
+"""Side of the crop a node is expanded on: the cells its step changed (at most 2 apart) plus
+3 cells on every side, so the cells an action changes lie at least 2 inside the crop."""
+
+MapStep = Callable[[Tensor, Tensor], Tensor]
+"""``(m "b c w h", a "b e") -> "b c w h"``: one predicted step on spatial states of any sides."""
+Key = tuple
+"""A node's key: its ``(cell, code)`` pairs that differ from the root's map, sorted."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +70,21 @@ class CellCodebook:
         keys ``"n (w h)"`` (uint8 indices into ``codes``)."""
         c, w, h = self.shape
         cells = rearrange(states, "n (c w h) -> n (w h) c", c=c, w=w, h=h)
-        d2 = cells.pow(2).sum(-1, keepdim=True) - 2 * cells @ self.emb.T + self.emb.pow(2).sum(-1)
-        idx = d2.argmin(-1)
+        idx = self.nearest(cells)
         return rearrange(self.emb[idx], "n (w h) c -> n (c w h)", w=w, h=h), idx.to(torch.uint8)
+
+    def nearest(self, cells: Tensor) -> Tensor:
+        """``"... c"`` cell states -> ``"..."`` indices of their nearest embeddings."""
+        d2 = cells.pow(2).sum(-1, keepdim=True) - 2 * cells @ self.emb.T + self.emb.pow(2).sum(-1)
+        return d2.argmin(-1)
+
+    def maps(self, idx: Tensor) -> Tensor:
+        """Code indices ``"b w h"`` -> spatial states ``"b c w h"``."""
+        return rearrange(self.emb[idx.long()], "b w h c -> b c w h")
+
+    def state(self, idx: np.ndarray) -> Tensor:
+        """One map of code indices ``"w h"`` -> its flat state ``"(c w h)"``."""
+        return rearrange(self.maps(torch.from_numpy(idx)[None])[0], "c w h -> (c w h)")
 
 
 def cell_codebook(level: torch.nn.Module, obs: Tensor) -> CellCodebook:
@@ -68,48 +98,167 @@ def cell_codebook(level: torch.nn.Module, obs: Tensor) -> CellCodebook:
     return CellCodebook(codes, emb.float(), level.map_shape)
 
 
+class SparseNodes:
+    """Imagined maps: the root's code indices ``base "w h"`` and, per node, the cells that differ.
+
+    Indexing gives flat states: ``nodes[i] -> "(c w h)"``, ``nodes[list] -> "n (c w h)"``.
+    """
+
+    def __init__(self, base: np.ndarray, book: CellCodebook) -> None:
+        self.base, self.book = base, book
+        self.diffs: list[dict[int, int]] = [{}]
+        self.focus: list[tuple[int, int] | None] = [None]  # the crop corner a node expands at (None: whole map)
+
+    def __len__(self) -> int:
+        return len(self.diffs)
+
+    def codes(self, i: int) -> np.ndarray:
+        """Node ``i``'s map of code indices ``"w h"``."""
+        out = self.base.copy()
+        flat = out.reshape(-1)
+        for cell, code in self.diffs[i].items():
+            flat[cell] = code
+        return out
+
+    def __getitem__(self, i: int | list[int] | np.ndarray | Tensor) -> Tensor:
+        if isinstance(i, (int, np.integer)):
+            return self.book.state(self.codes(int(i)))
+        return torch.stack([self.book.state(self.codes(int(j))) for j in i]) if len(i) else torch.zeros(0)
+
+    def key_of(self, codes: np.ndarray) -> Key:
+        """The key a map of code indices ``"w h"`` has against the root."""
+        cells = np.flatnonzero(codes.reshape(-1) != self.base.reshape(-1))
+        return tuple((int(c), int(codes.reshape(-1)[c])) for c in cells)
+
+
 @dataclass
 class Imagined:
-    """An imagined graph: its :class:`LatentGraph` (``edge_cost`` 1), node keys to indices, the
-    predictor calls it took, and whether the search ran out of new states (False: capped)."""
+    """An imagined graph: its :class:`LatentGraph` (``edge_cost`` 1, nodes a :class:`SparseNodes`),
+    node keys to indices, the predictions it took (``calls``) and their cost in map units
+    (``cost``), and whether the search ran out of new states (False: capped)."""
 
     graph: LatentGraph
-    index: dict[bytes, int]
+    index: dict[Key, int]
     calls: int
     complete: bool
+    cost: float = 0.0
 
 
-def imagine(start: Tensor, step: StepFn, actions: Tensor, book: CellCodebook, max_nodes: int = MAX_IMAGINED,
-            goal: bytes | None = None) -> Imagined:  # fmt: skip
-    """Breadth-first imagination from state ``start "d"`` over ``actions "a e"`` (predictor
-    inputs), ending after the depth that finds the node keyed ``goal`` (if given)."""
+@dataclass
+class _Search:
+    """The state of one breadth-first imagination."""
+
+    nodes: SparseNodes
+    index: dict[Key, int]
+    succ: list[list[int]]
+    window: int
+    calls: int = 0
+    cells: int = 0
+    frontier: list[int] = field(default_factory=list)
+
+
+def imagine(start: Tensor, step: MapStep, actions: Tensor, book: CellCodebook, max_nodes: int = MAX_IMAGINED,
+            goal: np.ndarray | None = None, window: int = WINDOW, locality: int = 1) -> Imagined:  # fmt: skip
+    """Breadth-first imagination from state ``start "(c w h)"`` over ``actions "a e"`` (predictor
+    inputs), ending after the depth that finds ``goal`` (a map of code indices ``"w h"``), if given.
+
+    ``step`` predicts on spatial states of any sides (``GridMapLevel.predict_map``); ``window``
+    is the side of the crops nodes expand on (0: whole maps); ``locality`` the cells one
+    prediction reads around each cell."""
     if max_nodes < 1:
         raise ConfigError(f"max_nodes must be >= 1, got {max_nodes}.")
-    n_act = actions.shape[0]
-    first, key = book.snap(start[None].float())
-    nodes, index = [first[0]], {key[0].numpy().tobytes(): 0}
-    succ: list[list[int]] = [[NO_EDGE] * n_act]
-    frontier, calls = [0], 0
+    _, w, h = book.shape
+    base = book.snap(start[None].float())[1][0].numpy().reshape(w, h)
+    nodes = SparseNodes(base, book)
+    search = _Search(nodes, {(): 0}, [[NO_EDGE] * actions.shape[0]], window if 0 < window < max(w, h) else 0)
+    search.frontier = [0]
+    goal_key = None if goal is None else nodes.key_of(goal)
     with torch.no_grad():
-        while frontier and len(nodes) < max_nodes and goal not in index:
-            src = repeat(torch.tensor(frontier), "f -> (f a)", a=n_act)
-            act = repeat(torch.arange(n_act), "a -> (f a)", f=len(frontier))
-            frontier = []
-            for i in range(0, len(src), BATCH):
-                _, keys = book.snap(step(torch.stack([nodes[j] for j in src[i : i + BATCH].tolist()]),
-                                         actions[act[i : i + BATCH]]).float())  # fmt: skip
-                calls += len(keys)
-                for j, kb in enumerate(k.numpy().tobytes() for k in keys):
-                    node = index.get(kb)
-                    if node is None and len(nodes) < max_nodes:
-                        node = index[kb] = len(nodes)
-                        nodes.append(book.emb[keys[j].long()].T.reshape(-1))
-                        succ.append([NO_EDGE] * n_act)
-                        frontier.append(node)
-                    s = int(src[i + j])
-                    succ[s][int(act[i + j])] = NO_EDGE if node is None or node == s else node
-    graph = LatentGraph(torch.stack(nodes), np.array(succ, dtype=np.int64), 0.0, 1, calls=calls)
-    return Imagined(graph, index, calls, complete=not frontier and goal not in index)
+        while search.frontier and len(nodes) < max_nodes and goal_key not in search.index:
+            _expand_depth(search, step, actions, max_nodes, locality)
+    graph = LatentGraph(nodes, np.array(search.succ, dtype=np.int64), 0.0, 1, calls=search.calls)
+    cost = search.cells / (w * h)
+    return Imagined(graph, search.index, search.calls, not search.frontier and goal_key not in search.index, cost)
+
+
+def _expand_depth(search: _Search, step: MapStep, actions: Tensor, max_nodes: int, locality: int) -> None:
+    """Predict every action from every frontier node (batched by crop), add the new nodes."""
+    n_act = actions.shape[0]
+    pairs = [(s, a) for s in search.frontier for a in range(n_act)]
+    search.frontier = []
+    for i in range(0, len(pairs), BATCH):
+        chunk = pairs[i : i + BATCH]
+        for group in _by_crop(search, chunk):
+            _predict_group(search, step, actions, group, max_nodes, locality)
+
+
+def _by_crop(search: _Search, pairs: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """Pairs grouped so that a group's crops have one size (whole-map expansions apart)."""
+    whole = [p for p in pairs if search.nodes.focus[p[0]] is None]
+    local = [p for p in pairs if search.nodes.focus[p[0]] is not None]
+    return [g for g in (whole, local) if g]
+
+
+def _predict_group(search: _Search, step: MapStep, actions: Tensor, pairs: list[tuple[int, int]], max_nodes: int,
+                   locality: int) -> None:  # fmt: skip
+    nodes = search.nodes
+    w, h = nodes.base.shape
+    src = [p[0] for p in pairs]
+    corner = nodes.focus[src[0]]
+    kw, kh = (w, h) if corner is None else (min(search.window, w), min(search.window, h))
+    corners = np.array([(0, 0) if nodes.focus[s] is None else nodes.focus[s] for s in src])
+    crops = np.stack([_crop(nodes.codes(s), c, kw, kh) for s, c in zip(src, corners)])
+    before = torch.from_numpy(crops)
+    pred = step(nodes.book.maps(before), actions[[p[1] for p in pairs]]).float()
+    after = nodes.book.nearest(rearrange(pred, "b c w h -> b w h c")).to(torch.uint8)
+    search.calls += len(pairs)
+    search.cells += len(pairs) * kw * kh
+    changed = ((after != before).numpy() & _trusted(corners, kw, kh, w, h, locality))
+    after_np = after.numpy()
+    for j, (s, a) in enumerate(pairs):
+        xs, ys = np.nonzero(changed[j])
+        if len(xs) == 0:
+            continue  # a blocked move: staying put is never on a shortest path
+        diff = dict(nodes.diffs[s])
+        for x, y in zip((xs + corners[j, 0]).tolist(), (ys + corners[j, 1]).tolist()):
+            code = int(after_np[j, x - corners[j, 0], y - corners[j, 1]])
+            cell = x * h + y
+            if code == int(nodes.base[x, y]):
+                diff.pop(cell, None)
+            else:
+                diff[cell] = code
+        key = tuple(sorted(diff.items()))
+        node = search.index.get(key)
+        if node is None and len(nodes) < max_nodes:
+            node = search.index[key] = len(nodes)
+            nodes.diffs.append(diff)
+            nodes.focus.append(_corner(xs + corners[j, 0], ys + corners[j, 1], search.window, w, h))
+            search.succ.append([NO_EDGE] * actions.shape[0])
+            search.frontier.append(node)
+        search.succ[s][a] = NO_EDGE if node is None or node == s else node
+
+
+def _crop(codes: np.ndarray, corner: np.ndarray, kw: int, kh: int) -> np.ndarray:
+    return codes[corner[0] : corner[0] + kw, corner[1] : corner[1] + kh]
+
+
+def _corner(xs: np.ndarray, ys: np.ndarray, window: int, w: int, h: int) -> tuple[int, int] | None:
+    """The corner of the ``window`` crop centred on the changed cells ``xs, ys`` (inside the
+    map), or None (whole map) when they spread wider than the crop can hold with margin."""
+    if not window or xs.max() - xs.min() > window - 7 or ys.max() - ys.min() > window - 7:
+        return None
+    cx, cy = (int(xs.min() + xs.max()) // 2, int(ys.min() + ys.max()) // 2)
+    return (min(max(cx - window // 2, 0), max(w - window, 0)), min(max(cy - window // 2, 0), max(h - window, 0)))
+
+
+def _trusted(corners: np.ndarray, kw: int, kh: int, w: int, h: int, locality: int) -> np.ndarray:
+    """``"b kw kh"``: the crop cells whose prediction is the whole map's (further than
+    ``locality`` from every edge of the crop that cuts the map)."""
+    xs, ys = np.arange(kw), np.arange(kh)
+    x0, y0 = corners[:, :1], corners[:, 1:]
+    ok_x = ((xs >= locality) | (x0 == 0)) & ((xs < kw - locality) | (x0 + kw >= w))
+    ok_y = ((ys >= locality) | (y0 == 0)) & ((ys < kh - locality) | (y0 + kh >= h))
+    return ok_x[:, :, None] & ok_y[:, None, :]
 
 
 class ImaginedMemory:
@@ -121,34 +270,42 @@ class ImaginedMemory:
         stack: the trained stack (its level 0 must have a cell codebook: ``gridmap``).
         obs: ``"m ..."`` observations whose cell codes make the codebook (the training data's).
         max_nodes: cap on imagined nodes.
+        window: side of the crops nodes are expanded on (0: whole maps).
     """
 
-    def __init__(self, stack: torch.nn.Module, obs: Tensor, max_nodes: int = MAX_IMAGINED) -> None:
+    def __init__(self, stack: torch.nn.Module, obs: Tensor, max_nodes: int = MAX_IMAGINED,
+                 window: int = WINDOW) -> None:  # fmt: skip
         level = stack.levels[0]
         if not level.action_spec.is_discrete:
             raise ConfigError("The 'imagine' planner needs discrete env actions.")
         self.level, self.book, self.max_nodes = level, cell_codebook(level, obs), int(max_nodes)
+        self.window = int(window)
         self.actions = level.action_input(torch.arange(level.action_spec.n))
         self.current: Imagined | None = None
-        self.goal: bytes | None = None
-        self.imaginations, self._unreported = 0, 0
+        self.goal: np.ndarray | None = None
+        self.imaginations, self._unreported = 0, 0.0
         self._dist: dict[int, np.ndarray] = {}
         self._last: tuple[int, int] | None = None
 
-    def _key(self, state: Tensor) -> bytes:
-        return self.book.snap(state[None].float())[1][0].numpy().tobytes()
+    def _codes(self, state: Tensor) -> np.ndarray:
+        _, w, h = self.book.shape
+        return self.book.snap(state[None].float())[1][0].numpy().reshape(w, h)
+
+    def _key(self, state: Tensor) -> Key:
+        return self.current.graph.nodes.key_of(self._codes(state))
 
     def _imagine(self, state0: Tensor) -> None:
-        self.current = imagine(state0, self.level.predict, self.actions, self.book, self.max_nodes, self.goal)
+        self.current = imagine(state0, self.level.predict_map, self.actions, self.book, self.max_nodes, self.goal,
+                               self.window, self.level.locality)  # fmt: skip
         self.imaginations += 1
-        self._unreported += self.current.calls
+        self._unreported += self.current.cost
         self._dist = {}
 
-    def graph(self, k: int, actions: Tensor) -> tuple[LatentGraph, int]:
-        """Level 0's imagined graph and the predictor calls imagination took since last asked."""
+    def graph(self, k: int, actions: Tensor) -> tuple[LatentGraph, float]:
+        """Level 0's imagined graph and the predictions (in map units) imagination took since last asked."""
         if k != 0 or self.current is None:
             raise ConfigError("The 'imagine' planner imagines level 0 only, from an observed state (observe() first).")
-        calls, self._unreported = self._unreported, 0
+        calls, self._unreported = self._unreported, 0.0
         return self.current.graph, calls
 
     def covers(self, state0: Tensor) -> bool:
@@ -156,11 +313,8 @@ class ImaginedMemory:
         return self.current is not None and self._key(state0) in self.current.index
 
     def nearest(self, k: int, state: Tensor) -> int:
-        """The node ``state`` snaps onto, else the node nearest it."""
-        node = self.current.index.get(self._key(state))
-        if node is None:
-            node = int(torch.cdist(state[None].float(), self.current.graph.nodes).argmin())
-        return node
+        """The node ``state`` snaps onto, else -1 (imagination holds no other way to compare)."""
+        return self.current.index.get(self._key(state), -1)
 
     def _distances(self, target: int) -> np.ndarray:
         if target not in self._dist:
@@ -168,13 +322,17 @@ class ImaginedMemory:
         return self._dist[target]
 
     def reaches(self, k: int, state: Tensor, target: int) -> bool:
-        return bool(np.isfinite(self._distances(target)[self.nearest(k, state)]))
+        node = self.nearest(k, state)
+        return target >= 0 and node >= 0 and bool(np.isfinite(self._distances(target)[node]))
 
     def plan(self, k: int, actions: Tensor, state: Tensor, target: int, horizon: int) -> planners.PlanResult:
         """Up to ``horizon`` actions down the imagined shortest path to ``target`` (empty when
         there is none); state: the ``"h d"`` imagined states it visits."""
         g, calls = self.graph(k, actions)
-        dist, node = self._distances(target), self.nearest(k, state)
+        node = self.nearest(k, state)
+        if target < 0 or node < 0:
+            return planners.PlanResult(torch.zeros(0, dtype=torch.long), float("inf"), [], calls, None)
+        dist = self._distances(target)
         acts, visited = path_actions(g.succ, dist, node, horizon)
         return planners.PlanResult(torch.tensor(acts, dtype=torch.long), float(dist[node]), [float(dist[node])],
                                    calls, g.nodes[visited])  # fmt: skip
@@ -189,7 +347,7 @@ class ImaginedMemory:
             self._last = None
             self._imagine(state0)
             return
-        if self._last is not None:
+        if self._last is not None and self._last[0] >= 0:
             node, action = self._last
             if self.current.graph.observe(node, action, self.nearest(0, state0)):
                 self._dist = {}
@@ -198,5 +356,5 @@ class ImaginedMemory:
     def new_episode(self, goal: Tensor | None = None) -> None:
         """Forget the imagined layout: each episode imagines its own, up to the depth of the
         level-0 ``goal`` state, when given."""
-        self.current, self._last, self._dist, self._unreported = None, None, {}, 0
-        self.goal = None if goal is None else self._key(goal)
+        self.current, self._last, self._dist, self._unreported = None, None, {}, 0.0
+        self.goal = None if goal is None else self._codes(goal)
