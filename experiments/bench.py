@@ -30,6 +30,8 @@ from hjepa.experiments.evaluate import EvalConfig, calls_per_decision, evaluate_
 from hjepa.experiments.runner import RunResult, run_experiment
 
 MAZE_BINS = DistanceBins.from_mapping({"short": (1, 40), "medium": (41, 80), "long": (81, math.inf)})
+MAZE8_BINS = DistanceBins.from_mapping({"short": (1, 80), "medium": (81, 160), "long": (161, math.inf)})
+MAZE16_BINS = DistanceBins.from_mapping({"short": (1, 150), "medium": (151, 299), "long": (300, math.inf)})
 MULTIROOM_BINS = DistanceBins.from_mapping({"short": (1, 15), "medium": (16, 30), "long": (31, math.inf)})
 EMPTY_BINS = DistanceBins.from_mapping({"short": (1, 4), "medium": (5, 8), "long": (9, math.inf)})
 HELD_OUT_LAYOUTS = presets.HELD_OUT_LAYOUTS
@@ -94,6 +96,10 @@ SUITES: dict[str, Suite] = {
     "fourrooms-random": Suite("fourrooms-random", presets.fourrooms_random, FOURROOMS_BINS, 50, 5, 100,
                               HELD_OUT_LAYOUTS, configurator=_IMAGINE),  # fmt: skip
     "mazerooms": Suite("mazerooms", presets.mazerooms, MAZE_BINS, 30, 6, 400, configurator=_IMAGINE),
+    "mazerooms-8": Suite("mazerooms-8", presets.mazerooms_8, MAZE8_BINS, 30, 4, 700, HELD_OUT_LAYOUTS,
+                         configurator=_IMAGINE),  # fmt: skip
+    "mazerooms-16": Suite("mazerooms-16", presets.mazerooms_16, MAZE16_BINS, 30, 2, 1600, HELD_OUT_LAYOUTS,
+                          configurator=_IMAGINE),  # fmt: skip
     "multiroom": Suite("multiroom", presets.multiroom, MULTIROOM_BINS, 30, 5, 200, HELD_OUT_LAYOUTS,
                        configurator=_IMAGINE),  # fmt: skip
     "pointmaze-medium": Suite("pointmaze-medium", presets.pointmaze_medium, PM_MEDIUM_BINS, 30, 5, 600, **_PM_PLANNING),

@@ -101,6 +101,43 @@ def mazerooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
                             critic=MAP_CRITIC)  # fmt: skip
 
 
+BLOCK = 4
+"""Cells per block side of the ``gridcoarse`` level of the large MazeRooms suites."""
+
+
+def coarse_levels(block: int = BLOCK, stride: int = 4) -> tuple[LevelConfig, ...]:
+    """A ``gridmap`` level 0 trained on ``3 block x 3 block`` crops aligned to the blocks, and a
+    ``gridcoarse`` level 1 over it: blocks of ``block x block`` cells, one step every ``stride``
+    env steps, latent macro-actions of 8 dims inferred from the chunk of level-0 actions."""
+    level0 = LevelConfig(kind="gridmap", dim=64, args={"crop": 3 * block, "align": block})
+    level1 = LevelConfig(kind="gridcoarse", dim=64, stride=stride, action_dim=8, hidden=32,
+                         args={"block": block, "channels": 8})  # fmt: skip
+    return level0, level1
+
+
+def _mazerooms_sized(rooms: int, quick: bool, seed: int, transitions: int) -> ExperimentConfig:
+    """MazeRooms of ``rooms x rooms`` rooms, trained on the family's other layouts (the suite's
+    held-out ones are never collected), two levels (:func:`coarse_levels`)."""
+    from hjepa.envs.mazerooms import SIZED_IDS
+
+    data = CollectConfig(env_id=SIZED_IDS[rooms], transitions=transitions, episode_len=200, layouts="random",
+                         layout_seed=seed, exclude_layout_seeds=HELD_OUT_LAYOUTS, repeat_prob=0.5, seed=seed)  # fmt: skip
+    train = TrainConfig(**{**MAP_TRAIN, "steps": 3000}, epoch_steps=250 if quick else 500)
+    return ExperimentConfig(name=f"mazerooms-{rooms}", seed=seed, data=data, levels=coarse_levels(), loss=MAP_LOSS,
+                            train=train, critic=MAP_CRITIC)  # fmt: skip
+
+
+def mazerooms_8(quick: bool = False, seed: int = 0) -> ExperimentConfig:
+    """MazeRooms with 8 x 8 rooms (65 x 65 cells, paths up to ~400 actions), two levels: level 0
+    imagines locally, level 1 imagines the route of 4 x 4 blocks (:mod:`hjepa.planning.coarse`)."""
+    return _mazerooms_sized(8, quick, seed, 100_000 if quick else 300_000)
+
+
+def mazerooms_16(quick: bool = False, seed: int = 0) -> ExperimentConfig:
+    """MazeRooms with 16 x 16 rooms (129 x 129 cells, paths up to ~1,000 actions), two levels."""
+    return _mazerooms_sized(16, quick, seed, 50_000 if quick else 150_000)
+
+
 MULTIROOM_ACTIONS = ("left", "right", "forward", "toggle")
 
 
@@ -196,6 +233,8 @@ EXPERIMENTS: dict[str, Callable[..., ExperimentConfig]] = {
     "fourrooms": fourrooms,
     "fourrooms-random": fourrooms_random,
     "mazerooms": mazerooms,
+    "mazerooms-8": mazerooms_8,
+    "mazerooms-16": mazerooms_16,
     "multiroom": multiroom,
     "pointmaze-medium": pointmaze_medium,
     "pointmaze-large": pointmaze_large,

@@ -61,6 +61,9 @@ class Level(nn.Module):
     """Base class of every level kind (the contract; see the module docstring)."""
 
     kind: ClassVar[str] = "abstract"
+    reads_crops: ClassVar[bool] = False
+    """Levels k > 0: whether this level reads crops of the level below's states as well as
+    whole ones (then a level 0 that trains on crops may have it above)."""
     accepts: ClassVar[tuple[str, ...]] = ()
     """Input kinds this level takes: observation kinds ("grid", "image", "state") for level 0,
     "latent" for a level fed by the level below."""

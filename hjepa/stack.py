@@ -54,10 +54,10 @@ class HJEPA(nn.Module):
 
     def __init__(self, levels: list[Level], loss: LossConfig, obs_spec: ObsSpec, action_spec: ActionSpec) -> None:
         super().__init__()
-        if levels and levels[0].crops_training and len(levels) > 1:
+        if levels and levels[0].crops_training and not all(level.reads_crops for level in levels[1:]):
             raise ConfigError(
                 "Level 0 trains on crops of its observations, but the levels above read its whole "
-                "states: set levels.0.args.crop to 0 or train one level."
+                "states: set levels.0.args.crop to 0, train one level, or use levels that read crops (gridcoarse)."
             )
         self.levels = nn.ModuleList(levels)
         self.loss_cfg = loss

@@ -65,17 +65,19 @@ class MapSides:
                                 f"{self.c * self.full[0] * self.full[1]} dims; got {d}.")  # fmt: skip
 
 
-def crop_windows(obs: Tensor, sides: tuple[int, int], generator: torch.Generator | None = None) -> Tensor:
+def crop_windows(obs: Tensor, sides: tuple[int, int], generator: torch.Generator | None = None,
+                 align: int = 1) -> Tensor:  # fmt: skip
     """``"b t w h 3"`` -> ``"b t kw kh 3"`` (``sides``): one crop per window, the same for all its steps, at a
     random place that keeps the first step's agent ``MARGIN`` cells from the crop's edge (or as
-    far as the grid's own edge allows)."""
+    far as the grid's own edge allows), its corner on a multiple of ``align`` (the blocks of a
+    coarse level above)."""
     b, _, w, h, _ = obs.shape
     agent = rearrange(obs[:, 0, :, :, 0] == AGENT, "b w h -> b (w h)")
     if not bool(agent.any(dim=1).all()):
         raise SpecMismatchError("Training on crops needs the agent's cell (object 10) in every window's first grid.")
     flat = agent.float().argmax(dim=1)
     xs, ys = (
-        rearrange(_corner(pos, side, k, generator), "b -> b 1") + torch.arange(k, device=obs.device)
+        rearrange(_corner(pos, side, k, generator, align), "b -> b 1") + torch.arange(k, device=obs.device)
         for pos, side, k in ((flat // h, w, sides[0]), (flat % h, h, sides[1]))
     )
     rows = torch.arange(b, device=obs.device)
@@ -83,13 +85,14 @@ def crop_windows(obs: Tensor, sides: tuple[int, int], generator: torch.Generator
     return rearrange(cropped, "b x y t c -> b t x y c")
 
 
-def _corner(pos: Tensor, side: int, k: int, generator: torch.Generator | None) -> Tensor:
-    """Crop start along one axis: uniform over the starts keeping ``pos`` MARGIN from the crop's
-    edges, clipped to the grid."""
-    lo = (pos - (k - 1 - MARGIN)).clamp(0, side - k)
-    hi = (pos - MARGIN).clamp(0, side - k)
+def _corner(pos: Tensor, side: int, k: int, generator: torch.Generator | None, align: int = 1) -> Tensor:
+    """Crop start along one axis: uniform over the multiples of ``align`` that keep ``pos``
+    MARGIN from the crop's edges, clipped to the grid."""
+    top = (side - k) // align
+    lo = torch.div(pos - (k - 1 - MARGIN) + align - 1, align, rounding_mode="floor").clamp(0, top)
+    hi = torch.div(pos - MARGIN, align, rounding_mode="floor").clamp(0, top).maximum(lo)
     u = torch.rand(pos.shape, generator=generator, device=pos.device)
-    return lo + (u * (hi - lo + 1).float()).long().clamp_max(hi - lo)
+    return (lo + (u * (hi - lo + 1).float()).long().clamp_max(hi - lo)) * align
 
 
 class MapEncoder(nn.Module):
@@ -201,10 +204,13 @@ class GridMapLevel(Level):
     (MiniGrid draws the agent over it), so a state that kept colours could not predict the map
     the agent sees when it steps off; a JEPA drops what it cannot predict. ``code_margin``
     (float, default 0: off): the loss term ``"margin"`` keeps distinct cell codes' embeddings
-    about this far apart (:meth:`own_terms`).
+    about this far apart (:meth:`own_terms`); ``align`` (int, default 1): training crops start on
+    multiples of it (set it to the block of a ``gridcoarse`` level above).
     """
 
     accepts = ("grid",)
+    align: int = 1
+    """``args.align``: training crops start on multiples of this (a ``gridcoarse`` level's block)."""
     code_margin: float = 0.0
     """``args.code_margin`` (0: no ``"margin"`` term)."""
 
@@ -224,6 +230,7 @@ class GridMapLevel(Level):
         level = cls(spec, MapEncoder(sides, hidden, colors), MapPredictor(sides, n, hidden),
                     MapInverse(sides, n, hidden))  # fmt: skip
         level.code_margin = float(margin)
+        level.align = _positive_int(args.get("align", 1), "align")
         return level
 
     @property
@@ -233,7 +240,7 @@ class GridMapLevel(Level):
     def training_view(self, obs: Tensor) -> Tensor:
         """Training windows ``"b t w h 3"`` -> crops ``"b t kw kh 3"`` around the agent (or as is)."""
         sides = self.encoder.sides.crop
-        return crop_windows(obs, sides) if sides else obs
+        return crop_windows(obs, sides, align=self.align) if sides else obs
 
     @property
     def dim(self) -> int:
@@ -300,3 +307,9 @@ def _crop_arg(value: object) -> int:
     if k != 0 and k < 2 * MARGIN + 1:
         raise ConfigError(f"gridmap: args.crop must be 0 (whole map) or an integer >= {2 * MARGIN + 1}; got {value!r}.")
     return k
+
+
+def _positive_int(value: object, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"gridmap: args.{name} must be an integer >= 1; got {value!r}.")
+    return value

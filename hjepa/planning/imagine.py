@@ -144,6 +144,26 @@ class Imagined:
     cost: float = 0.0
 
 
+@dataclass(frozen=True)
+class Corridor:
+    """Where imagination may go: a node whose agent stands outside ``allowed`` is not kept.
+
+    Attributes:
+        allowed: ``"w h"`` bool, the cells the agent may stand on.
+        is_agent: ``"q"`` bool over the codebook, the codes of the agent's cell (any heading).
+    """
+
+    allowed: np.ndarray
+    is_agent: np.ndarray
+
+    def admits(self, cells: list[int], codes: list[int]) -> bool:
+        """Whether the cells a step changed (flat indices) and their new codes keep the agent inside."""
+        for cell, code in zip(cells, codes):
+            if self.is_agent[code]:
+                return bool(self.allowed.reshape(-1)[cell])
+        return True
+
+
 @dataclass
 class _Search:
     """The state of one breadth-first imagination."""
@@ -152,25 +172,28 @@ class _Search:
     index: dict[Key, int]
     succ: list[list[int]]
     window: int
+    corridor: Corridor | None = None
     calls: int = 0
     cells: int = 0
     frontier: list[int] = field(default_factory=list)
 
 
 def imagine(start: Tensor, step: MapStep, actions: Tensor, book: CellCodebook, max_nodes: int = MAX_IMAGINED,
-            goal: np.ndarray | None = None, window: int = WINDOW, locality: int = 1) -> Imagined:  # fmt: skip
+            goal: np.ndarray | None = None, window: int = WINDOW, locality: int = 1,
+            corridor: Corridor | None = None) -> Imagined:  # fmt: skip
     """Breadth-first imagination from state ``start "(c w h)"`` over ``actions "a e"`` (predictor
     inputs), ending after the depth that finds ``goal`` (a map of code indices ``"w h"``), if given.
 
     ``step`` predicts on spatial states of any sides (``GridMapLevel.predict_map``); ``window``
     is the side of the crops nodes expand on (0: whole maps); ``locality`` the cells one
-    prediction reads around each cell."""
+    prediction reads around each cell; ``corridor`` keeps the agent on its cells (the blocks
+    of a coarse level's route, :mod:`hjepa.planning.coarse`)."""
     if max_nodes < 1:
         raise ConfigError(f"max_nodes must be >= 1, got {max_nodes}.")
     _, w, h = book.shape
     base = book.snap(start[None].float())[1][0].numpy().reshape(w, h)
     nodes = SparseNodes(base, book)
-    search = _Search(nodes, {(): 0}, [[NO_EDGE] * actions.shape[0]], window if 0 < window < max(w, h) else 0)
+    search = _Search(nodes, {(): 0}, [[NO_EDGE] * actions.shape[0]], window if 0 < window < max(w, h) else 0, corridor)
     search.frontier = [0]
     goal_key = None if goal is None else nodes.key_of(goal)
     with torch.no_grad():
@@ -219,11 +242,13 @@ def _predict_group(search: _Search, step: MapStep, actions: Tensor, pairs: list[
         xs, ys = np.nonzero(changed[j])
         if len(xs) == 0:
             continue  # a blocked move: staying put is never on a shortest path
+        gx, gy = xs + corners[j, 0], ys + corners[j, 1]
+        cells, codes = (gx * h + gy).tolist(), after_np[j, xs, ys].tolist()
+        if search.corridor is not None and not search.corridor.admits(cells, codes):
+            continue
         diff = dict(nodes.diffs[s])
-        for x, y in zip((xs + corners[j, 0]).tolist(), (ys + corners[j, 1]).tolist()):
-            code = int(after_np[j, x - corners[j, 0], y - corners[j, 1]])
-            cell = x * h + y
-            if code == int(nodes.base[x, y]):
+        for cell, code, base in zip(cells, codes, nodes.base[gx, gy].tolist()):
+            if code == base:
                 diff.pop(cell, None)
             else:
                 diff[cell] = code
@@ -232,7 +257,7 @@ def _predict_group(search: _Search, step: MapStep, actions: Tensor, pairs: list[
         if node is None and len(nodes) < max_nodes:
             node = search.index[key] = len(nodes)
             nodes.diffs.append(diff)
-            nodes.focus.append(_corner(xs + corners[j, 0], ys + corners[j, 1], search.window, w, h))
+            nodes.focus.append(_corner(gx, gy, search.window, w, h))
             search.succ.append([NO_EDGE] * actions.shape[0])
             search.frontier.append(node)
         search.succ[s][a] = NO_EDGE if node is None or node == s else node
