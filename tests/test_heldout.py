@@ -4,14 +4,13 @@ collection refuses MiniGrid envs that are not static goal-reaching grid worlds."
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
-import gymnasium
 import numpy as np
 import pytest
 from minigrid.core.world_object import Wall
-from minigrid.envs import EmptyEnv
-from minigrid.wrappers import RGBImgObsWrapper
+from rich.console import Console
 
 from hjepa.data.collect import CollectConfig, collect
 from hjepa.data.storage import OfflineDataset
@@ -20,17 +19,10 @@ from hjepa.envs.layouts import layout_key, layout_keys
 from hjepa.envs.minigrid_checks import check_goal_reaching
 from hjepa.errors import ConfigError, NotNavigationEnvError
 from hjepa.experiments.bench import SUITES
+from hjepa.experiments.runner import ensure_data
 
 CROSSING = "MiniGrid-SimpleCrossingS9N1-v0"  # ~40 distinct layouts: held-out ones recur under other seeds
-PIXELS = "hjepa-test/PixelEmpty-v0"
-
-
-def _pixel_empty(**kwargs: object) -> gymnasium.Env:
-    return RGBImgObsWrapper(EmptyEnv(size=5, **kwargs))
-
-
-if PIXELS not in gymnasium.registry:
-    gymnasium.register(id=PIXELS, entry_point=_pixel_empty)
+PIXELS = "hjepa-test/PixelEmpty-v0"  # registered by conftest.py: observes pixels
 
 
 def _episode_keys(ds: OfflineDataset) -> list[bytes]:
@@ -98,6 +90,21 @@ def test_no_evaluated_layout_in_a_suites_training_data(name: str, tmp_path: Path
     trained = layout_keys(cache.get(s).encoding for s in np.unique(ds.layout))
     evaluated = layout_keys(cache.get(s).encoding for s in suite.layouts(cfg))
     assert evaluated and not evaluated & trained
+
+
+def test_a_dataset_held_out_by_seed_alone_is_collected_again(tmp_path: Path) -> None:
+    cfg = dataclasses.replace(SUITES["debug"].experiment(), data=CollectConfig(
+        env_id=CROSSING, transitions=100, episode_len=20, layouts="random", exclude_layout_seeds=(0,)))  # fmt: skip
+    console = Console(quiet=True)
+    ensure_data(cfg, tmp_path, console)
+    assert ensure_data(cfg, tmp_path, console)[1] == 0.0, "an up-to-date dataset is reused"
+    meta = tmp_path / "data" / "meta.json"
+    raw = json.loads(meta.read_text())
+    del raw["held_out"]  # as written before layouts were held out by content
+    meta.write_text(json.dumps(raw))
+    assert OfflineDataset.open(tmp_path / "data").meta.held_out == {}
+    assert ensure_data(cfg, tmp_path, console)[1] > 0.0
+    assert OfflineDataset.open(tmp_path / "data").meta.held_out["layouts"] == 1
 
 
 def test_a_fixed_layout_equal_to_a_held_out_one_is_refused(tmp_path: Path) -> None:

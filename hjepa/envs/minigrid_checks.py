@@ -56,13 +56,14 @@ def _check_observation(env_id: str, raw: MiniGridEnv) -> None:
         env.close()
     image = space.spaces.get("image") if isinstance(space, gymnasium.spaces.Dict) else None
     grids = {(raw.agent_view_size, raw.agent_view_size, 3), (raw.width, raw.height, 3)}
-    if not (isinstance(image, gymnasium.spaces.Box) and image.dtype == np.uint8 and image.shape in grids):
-        raise NotNavigationEnvError(
-            f"'{env_id}' does not observe the grid: its observation space is {space}, where hjepa reads "
-            "MiniGrid's dict whose 'image' encodes one (object, colour, state) per cell "
-            f"(shape {sorted(grids)[0]} or {sorted(grids)[-1]}). {_TASK}; register the env without "
-            "wrappers that replace its observation."
-        )
+    if isinstance(image, gymnasium.spaces.Box) and image.dtype == np.uint8 and image.shape in grids:
+        return
+    seen = f"its 'image' is {image}" if image is not None else f"it observes a {type(space).__name__} without an 'image'"
+    raise NotNavigationEnvError(
+        f"'{env_id}' does not observe the grid: {seen}, where hjepa reads MiniGrid's dict whose 'image' "
+        f"encodes one (object, colour, state) per cell, of shape {' or '.join(map(str, sorted(grids)))}. "
+        f"{_TASK}; register the env without wrappers that replace its observation."
+    )
 
 
 def _check_goal(env_id: str, env: MiniGridEnv) -> None:
