@@ -58,7 +58,8 @@ def _check_observation(env_id: str, raw: MiniGridEnv) -> None:
     grids = {(raw.agent_view_size, raw.agent_view_size, 3), (raw.width, raw.height, 3)}
     if isinstance(image, gymnasium.spaces.Box) and image.dtype == np.uint8 and image.shape in grids:
         return
-    seen = f"its 'image' is {image}" if image is not None else f"it observes a {type(space).__name__} without an 'image'"
+    kind = type(space).__name__
+    seen = f"its 'image' is {image}" if image is not None else f"it observes a {kind} without an 'image'"
     raise NotNavigationEnvError(
         f"'{env_id}' does not observe the grid: {seen}, where hjepa reads MiniGrid's dict whose 'image' "
         f"encodes one (object, colour, state) per cell, of shape {' or '.join(map(str, sorted(grids)))}. "
