@@ -51,7 +51,7 @@ class Suite:
         bins: oracle-distance bins, equal task counts in each.
         per_bin: tasks per bin (full run) and ``per_bin_quick`` for ``--quick``.
         max_steps: env steps before an episode fails.
-        held_out: evaluate on these layout seeds (never collected) instead of the training layout.
+        held_out: evaluate on these layout seeds (held out of the data by content) instead of the training layout.
         flat_horizon: level-0 horizon of the flat agent, in env steps.
         configurator: the hierarchy's configurator for this suite.
 

@@ -54,7 +54,7 @@ critics only serve the beam fallback and take ~0.3 s a step on map states, so th
 
 
 HELD_OUT_LAYOUTS = tuple(range(100_000, 100_020))
-"""fourrooms-random's evaluation layouts: never collected."""
+"""fourrooms-random's evaluation layouts, held out of the training data by content."""
 
 
 def _fourrooms_many_layouts(name: str, quick: bool, seed: int, exclude: tuple[int, ...]) -> ExperimentConfig:
@@ -72,7 +72,7 @@ def _fourrooms_many_layouts(name: str, quick: bool, seed: int, exclude: tuple[in
 
 def fourrooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     """MiniGrid FourRooms, evaluated on one fixed door layout (the seed's), random starts. The
-    data come from the env family's other layouts (the evaluated one is never collected): a
+    data come from the env family's other layouts (none equal to the evaluated one): a
     ``gridmap`` level 0 trained on many layouts imagines the evaluated one's graph (the
     suite's configurator, planner "imagine"), at long-bin SPL 0.98 where one trained on the
     layout itself and planned on its memory's graph reached 0.80 (docs/results.md, session 10).
@@ -82,7 +82,7 @@ def fourrooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
 
 def fourrooms_random(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     """FourRooms with a new door layout every episode; the bench's held-out layouts
-    (100000-100019) are never collected. A ``gridmap`` level 0; the suite plans by imagining
+    (100000-100019) are held out by content. A ``gridmap`` level 0; the suite plans by imagining
     each unseen layout's graph from the current observation (planner "imagine",
     :mod:`hjepa.planning.imagine`): a memory of training layouts holds no state of an unseen one."""
     return _fourrooms_many_layouts("fourrooms-random", quick, seed, HELD_OUT_LAYOUTS)
@@ -143,7 +143,7 @@ MULTIROOM_ACTIONS = ("left", "right", "forward", "toggle")
 
 def multiroom(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     """MiniGrid MultiRoom-N6 (six rooms in a chain, closed doors that must be toggled open),
-    evaluated on held-out layouts (:data:`HELD_OUT_LAYOUTS`, never collected). 400k random-walk
+    evaluated on held-out layouts (:data:`HELD_OUT_LAYOUTS`, held out by content). 400k random-walk
     transitions over the family's other layouts with toggle among the actions, in walks of 25
     steps, three in four starting beside a door, each door open with probability 0.5 (so walks
     see both states); one ``gridmap`` level 0 that imagines the evaluated layout's graph, door

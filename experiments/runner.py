@@ -36,7 +36,9 @@ def ensure_data(cfg: ExperimentConfig, out: Path, console: Console) -> tuple[Pat
     if data_dir.exists():
         try:
             ds = OfflineDataset.open(data_dir)
-            if ds.meta.collector == to_dict(cfg.data):
+            # A dataset that records no held_out was held out by seed alone: collect it again.
+            held_out_ok = bool(ds.meta.held_out) or not cfg.data.exclude_layout_seeds
+            if ds.meta.collector == to_dict(cfg.data) and held_out_ok:
                 console.print(f"[dim]Reusing the dataset in {data_dir} ({ds.num_transitions:,} transitions).[/dim]")
                 return data_dir, 0.0
         except DatasetError:

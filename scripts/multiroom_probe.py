@@ -1,6 +1,6 @@
 """How crisp is a ``multiroom`` checkpoint's level 0, and can it imagine the held-out layouts?
 
-Three probes on the suite's held-out layouts (never collected), every prediction snapped onto the
+Three probes on the suite's held-out layouts (held out by content), every prediction snapped onto the
 "imagine" planner's own codebook and compared, code by code, with the encoded true next
 observation:
 

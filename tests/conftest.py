@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gymnasium
 import pytest
 import torch
 
@@ -12,8 +13,21 @@ from hjepa.data.collect import collect
 from hjepa.experiments.presets import debug
 
 
+PIXEL_ENV_ID = "hjepa-test/PixelEmpty-v0"
+"""A MiniGrid env registered with a wrapper that observes pixels, not the grid (bad input)."""
+
+
+def _pixel_empty(**kwargs: object) -> gymnasium.Env:
+    from minigrid.envs import EmptyEnv
+    from minigrid.wrappers import RGBImgObsWrapper
+
+    return RGBImgObsWrapper(EmptyEnv(size=5, **kwargs))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(1)  # before any fixture, module-scoped ones included
+    if PIXEL_ENV_ID not in gymnasium.registry:
+        gymnasium.register(id=PIXEL_ENV_ID, entry_point=_pixel_empty)
 
 
 @pytest.fixture(autouse=True)

@@ -310,7 +310,7 @@ def test_minigrid_suites_imagine_layouts_they_never_collected() -> None:
         suite, cfg = SUITES[name], EXPERIMENTS[name](seed=3)
         assert suite.configurator.planner == "imagine" and cfg.levels[0].kind == "gridmap"
         assert cfg.data.layouts == "random"
-        assert set(suite.layouts(cfg)) <= set(cfg.data.exclude_layout_seeds)  # evaluated, never collected
+        assert set(suite.layouts(cfg)) <= set(cfg.data.exclude_layout_seeds)  # evaluated, so held out by content
 
 
 def test_levels_above_a_cropping_level0_make_it_train_on_whole_maps() -> None:

@@ -121,6 +121,15 @@ CLI: dict[str, tuple[Callable[[Ctx], list[str]], type[HJEPAError], str]] = {
     "unknown-experiment": (lambda c: ["run", "nope", "--out", str(c.tmp)], UnknownNameError, "Unknown experiment 'nope'"),
     "unknown-env": (lambda c: _collect(c, "NoSuchEnv-v9"), UnknownEnvError, "NoSuchEnv-v9"),
     "not-a-navigation-env": (lambda c: _collect(c, "CartPole-v1"), NotNavigationEnvError, "CartPole-v1"),
+    "not-a-goal-reaching-env": (lambda c: _collect(c, "MiniGrid-Fetch-5x5-N2-v0"), NotNavigationEnvError,
+                                "'MiniGrid-Fetch-5x5-N2-v0' is not a goal-reaching task"),  # fmt: skip
+    "moving-obstacles-env": (lambda c: _collect(c, "MiniGrid-Dynamic-Obstacles-5x5-v0"), NotNavigationEnvError,
+                             "'MiniGrid-Dynamic-Obstacles-5x5-v0' has moving objects"),  # fmt: skip
+    "observation-not-the-grid": (lambda c: _collect(c, "hjepa-test/PixelEmpty-v0"), NotNavigationEnvError,
+                                 "'hjepa-test/PixelEmpty-v0' does not observe the grid"),  # fmt: skip
+    "held-out-layout-collected": (lambda c: _collect(c, "MiniGrid-Empty-8x8-v0", "200", "--layouts", "random",
+                                                     "--set", "data.exclude_layout_seeds=[1]"),
+                                  ConfigError, "Cannot hold out layouts of 'MiniGrid-Empty-8x8-v0' by content"),  # fmt: skip
     "negative-transitions": (lambda c: _collect(c, transitions="-5"), ConfigError, "transitions must be > 0, got -5"),
     "zero-episode-length": (lambda c: _collect(c, "MiniGrid-Empty-8x8-v0", "200", "--episode-len", "0"), ConfigError,
                             "episode_len must be > 0"),  # fmt: skip
@@ -308,7 +317,16 @@ def _no_space(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 Patch = Callable[[pytest.MonkeyPatch], None] | None
+def _fixed_layout_held_out(c: Ctx) -> None:
+    # Every reset of Empty-5x5 gives the same layout, so seed 1's is seed 0's.
+    cfg = CollectConfig(env_id="MiniGrid-Empty-5x5-v0", transitions=50, layout_seed=0, exclude_layout_seeds=(1,))
+    collect(cfg, c.tmp / "held", progress=False)
+
+
 API: dict[str, tuple[Callable[[Ctx], None], type[Exception], str, Patch]] = {
+    "fixed-layout-held-out": (_fixed_layout_held_out, ConfigError,
+                              "the fixed layout 0 of 'MiniGrid-Empty-5x5-v0' has the same walls, doors and objects",
+                              None),  # fmt: skip
     "goal-in-a-wall": (_goal_in_wall, InvalidGoalError, "The goal cell (0, 0) is a wall", None),
     "goal-outside-the-grid": (_goal_outside, InvalidGoalError, "is outside the 19x19 grid", None),
     "observation-of-wrong-shape": (_obs_shape, SpecMismatchError, "expects observations of shape (b, 8, 8, 3)", None),

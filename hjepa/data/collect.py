@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from hjepa.data.storage import LAYOUT_MODES, DatasetMeta, DatasetWriter
+from hjepa.envs.layouts import layout_key, layout_keys
+from hjepa.envs.minigrid_checks import check_goal_reaching
 from hjepa.envs.minigrid_nav import GridNav, LayoutCache, action_spec
 from hjepa.envs.pointmaze import is_pointmaze
 from hjepa.envs.raster import grid_to_rgb
@@ -27,6 +29,9 @@ from hjepa.specs import ObsSpec
 
 OBS_MODES = ("grid", "image", "state")  # "state": PointMaze only
 _MAX_SEED = 2**31 - 1
+_MAX_REDRAWS = 1000
+"""Held-out layouts drawn in a row after which an env is judged to have too few layouts to hold
+them out (all of MiniGrid-Empty-*'s resets give one layout)."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,9 @@ class CollectConfig:
     layout_seed: int = 0
     """The layout (env.reset seed) of every episode when layouts="fixed"."""
     exclude_layout_seeds: tuple[int, ...] = ()
-    """Layout seeds never drawn when layouts="random", e.g. those held out for evaluation."""
+    """Layouts held out by content, e.g. those evaluated: no episode runs in a layout equal to one
+    of these seeds' (walls, doors as at reset, objects; :func:`hjepa.envs.layouts.layout_key`).
+    Random layouts that match are redrawn; a fixed layout that matches is an error."""
     action_subset: tuple[str, ...] = ("left", "right", "forward")
     """MiniGrid actions the walk uses (from left, right, forward, toggle); our index follows this order."""
     door_open_prob: float = 0.0
@@ -208,13 +215,50 @@ def _walk(nav: GridNav, rng: np.random.Generator, length: int, cfg: CollectConfi
     return obs, actions, poses
 
 
+def held_out_layouts(cfg: CollectConfig, cache: LayoutCache) -> frozenset[bytes]:
+    """Content keys of the layouts of `cfg.exclude_layout_seeds`, doors as at reset.
+
+    Raises:
+        ConfigError: layouts="fixed" and the fixed layout equals a held-out one by content.
+    """
+    held = layout_keys(cache.get(s).encoding for s in cfg.exclude_layout_seeds)
+    if cfg.layouts == "fixed" and layout_key(cache.get(cfg.layout_seed).encoding) in held:
+        raise ConfigError(
+            f"Invalid CollectConfig: the fixed layout {cfg.layout_seed} of '{cfg.env_id}' has the same walls, "
+            "doors and objects as a layout of exclude_layout_seeds, so collecting it would train on a "
+            "held-out layout. Pick another layout_seed or hold out other layouts."
+        )
+    return held
+
+
+def draw_layout(cache: LayoutCache, seed: int, held: frozenset[bytes], rng: np.random.Generator) -> tuple[int, int]:
+    """The layout seed an episode runs in: ``seed``, or new draws from ``rng`` while its layout
+    equals a held-out one by content. Returns ``(seed, redraws)``.
+
+    Raises:
+        ConfigError: :data:`_MAX_REDRAWS` draws in a row were all held out.
+    """
+    for redraws in range(_MAX_REDRAWS):
+        if layout_key(cache.get(seed).encoding) not in held:
+            return seed, redraws
+        seed = int(rng.integers(0, _MAX_SEED))
+    raise ConfigError(
+        f"Cannot hold out layouts of '{cache.env_id}' by content: {_MAX_REDRAWS} layouts drawn in a row all "
+        f"equal one of the {len(held)} held-out layouts (exclude_layout_seeds). Its resets give too few "
+        "distinct layouts to hold these out; collect with fewer exclude_layout_seeds, or with none and "
+        "evaluate on the training layouts."
+    )
+
+
 def collect(cfg: CollectConfig, out: str | os.PathLike[str], progress: bool = True) -> DatasetMeta:
     """Collect a reward-free random-walk dataset into the folder ``out``.
 
     Every episode starts at a uniformly random free cell and direction of its layout (the
     goal square removed; beside a door with probability `cfg.door_start_prob`), each unlocked
     door open with probability `cfg.door_open_prob`, and takes uniformly random actions from
-    `cfg.action_subset`, with momentum `cfg.repeat_prob`. The folder appears only when complete.
+    `cfg.action_subset`, with momentum `cfg.repeat_prob`. No episode runs in a layout equal by
+    content to one of `cfg.exclude_layout_seeds` (:func:`draw_layout`); the metadata's
+    ``held_out`` counts the redrawn ones. The folder appears only when complete.
 
     Args:
         cfg: what to collect.
@@ -223,18 +267,26 @@ def collect(cfg: CollectConfig, out: str | os.PathLike[str], progress: bool = Tr
 
     Returns:
         The dataset's metadata (also in ``out/meta.json``).
+
+    Raises:
+        NotNavigationEnvError: the env is not a static goal-reaching grid world
+            (:func:`~hjepa.envs.minigrid_checks.check_goal_reaching`).
+        ConfigError: the held-out layouts cannot be held out (:func:`held_out_layouts`,
+            :func:`draw_layout`).
     """
     if is_pointmaze(cfg.env_id):  # continuous navigation has its own collector
         from hjepa.data.collect_pointmaze import collect_pointmaze
 
         return collect_pointmaze(cfg, out, progress)
+    check_goal_reaching(cfg.env_id, cfg.layout_seed)
     spec = action_spec(cfg.action_subset)
     env_ids = np.asarray(spec.env_actions, dtype=np.int64)
     layout_ss, walk_ss = np.random.SeedSequence(cfg.seed).spawn(2)  # layouts independent of walk settings
-    walk_rng = np.random.default_rng(walk_ss)
+    layout_rng, walk_rng = np.random.default_rng(layout_ss), np.random.default_rng(walk_ss)
     lengths = episode_lengths(cfg.transitions, cfg.episode_len)
-    seeds = layout_seeds(cfg, len(lengths), np.random.default_rng(layout_ss))
+    seeds = layout_seeds(cfg, len(lengths), layout_rng)
     cache = LayoutCache(cfg.env_id, remove_goal=True)
+    held = held_out_layouts(cfg, cache)
     w, h = cache.get(int(seeds[0])).encoding.shape[:2]
     obs_spec = _obs_spec(cfg, w, h)
     # Buffers reused by every episode: no allocation per step or per episode.
@@ -244,9 +296,13 @@ def collect(cfg: CollectConfig, out: str | os.PathLike[str], progress: bool = Tr
         out, env_id=cfg.env_id, obs_spec=obs_spec, action_spec=spec, num_steps=int(lengths.sum() + len(lengths)),
         num_episodes=len(lengths), seed=cfg.seed, layouts=cfg.layouts, collector=cfg.to_dict(),
     )
+    skipped = 0
     with writer, _progress_bar(progress, cfg.transitions, f"collect {cfg.env_id}") as advance:
-        for length, seed in zip(lengths.tolist(), seeds.tolist()):
+        for length, drawn in zip(lengths.tolist(), seeds.tolist()):
+            seed, redraws = draw_layout(cache, drawn, held, layout_rng)
+            skipped += redraws
             obs, actions, poses = _walk(cache.get(seed), walk_rng, length, cfg, env_ids, grid_buf, img_buf)
             writer.append_episode(obs, actions, seed, poses)
             advance(length)
+        writer.meta = replace(writer.meta, held_out={"layouts": len(held), "skipped": skipped})
     return writer.meta

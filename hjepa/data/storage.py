@@ -37,6 +37,7 @@ from hjepa.specs import ActionSpec, ObsSpec
 FORMAT_VERSION = 1
 ARRAY_FILES = ("obs", "actions", "episode_starts", "layout", "pose")
 LAYOUT_MODES = ("fixed", "random")
+_OPTIONAL_META = ("held_out",)  # absent from datasets written before it was recorded
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class DatasetMeta:
     """"fixed": every episode in one layout; "random": a layout seed per episode."""
     collector: dict[str, Any] = field(default_factory=dict)
     """The collector's configuration, as a plain dict."""
+    held_out: dict[str, int] = field(default_factory=dict)
+    """MiniGrid collection: ``layouts``, the distinct held-out layouts (by content), and
+    ``skipped``, the drawn layouts equal to one of them and redrawn. Empty when not recorded."""
     hjepa_version: str = hjepa.__version__
     """Version of hjepa that wrote the dataset."""
     format_version: int = FORMAT_VERSION
@@ -76,11 +80,11 @@ class DatasetMeta:
     def from_dict(cls, d: dict[str, Any]) -> "DatasetMeta":
         """Inverse of :meth:`to_dict`; raises :class:`DatasetError` on missing or bad keys."""
         required = [f.name for f in fields(cls)]
-        missing = [k for k in required if k not in d]
+        missing = [k for k in required if k not in d and k not in _OPTIONAL_META]
         if missing:
             raise DatasetError(f"meta.json lacks the keys {missing}.")
         try:
-            kwargs = {k: d[k] for k in required}
+            kwargs = {k: d[k] for k in required if k in d}
             kwargs["obs_spec"] = ObsSpec.from_dict(d["obs_spec"])
             kwargs["action_spec"] = ActionSpec.from_dict(d["action_spec"])
             return cls(**kwargs)
