@@ -8,7 +8,7 @@ import torch
 from hjepa.agents.base import Agent
 from hjepa.errors import SpecMismatchError
 from hjepa.planning.configurator import Configurator, PlanSpec, RuleConfigurator
-from hjepa.planning.hierarchy import HierarchicalPlanner
+from hjepa.planning.routes import make_planner
 
 
 def _as_obs(stack: torch.nn.Module, obs: np.ndarray, what: str) -> torch.Tensor:
@@ -30,7 +30,7 @@ class HJEPAAgent(Agent):
                  memory: torch.Tensor | None = None) -> None:  # fmt: skip
         super().__init__()
         self.stack = stack
-        self.planner = HierarchicalPlanner(stack, configurator or RuleConfigurator(), seed, memory)
+        self.planner = make_planner(stack, configurator or RuleConfigurator(), seed, memory)
 
     def _reset(self, obs: np.ndarray, goal_obs: np.ndarray) -> None:
         _as_obs(self.stack, obs, "observation")
@@ -90,9 +90,10 @@ class FlatAgent(HJEPAAgent):
 
     def __init__(self, stack: torch.nn.Module, budget: float, horizon: int = 8, seed: int = 0,
                  use_critic: bool = True, continuous_planner: str = "gaussian_cem", planner: str = "beam",
-                 memory: torch.Tensor | None = None) -> None:  # fmt: skip
+                 memory: torch.Tensor | None = None, imagine_nodes: int = 8192) -> None:  # fmt: skip
         self.width = flat_width(stack, budget, horizon)
         self.budget = budget
         cfg = RuleConfigurator(max_levels=1, flat_horizon=horizon, width0=self.width, use_critic=use_critic,
-                               continuous_planner=continuous_planner, planner=planner)  # fmt: skip
+                               continuous_planner=continuous_planner, planner=planner,
+                               imagine_nodes=imagine_nodes)  # fmt: skip
         super().__init__(stack, cfg, seed, memory)

@@ -253,6 +253,12 @@ class GridMapLevel(Level):
         w, h, _ = self.spec.obs_spec.shape
         return int(self.spec.config.args.get("channels", 4)), w, h
 
+    def agent_codes(self) -> Tensor:
+        """``(4,)`` the cell codes of the agent facing each heading (MiniGrid draws the agent in
+        its cell as object 10, red, its state the heading), as :meth:`cell_codebook` numbers them."""
+        cell = torch.tensor([[AGENT, 0, d] for d in range(4)], dtype=torch.int32)
+        return (self.encoder.visible(cell) * self.encoder.cells.radix).sum(-1)
+
     @property
     def locality(self) -> int:
         """Cells around each cell that one prediction reads (:attr:`MapPredictor.radius`)."""

@@ -12,56 +12,21 @@ from hjepa.agents import FlatAgent, HJEPAAgent
 from hjepa.config import ExperimentConfig, LevelConfig
 from hjepa.envs.oracle import LayoutOracle, goal_observation
 from hjepa.errors import ConfigError
-from hjepa.levels.grid import N_COLORS, N_STATES
-from hjepa.levels.gridmap import AGENT
 from hjepa.planning.configurator import RuleConfigurator
 from hjepa.planning.graph import NO_EDGE, distances_to
 from hjepa.planning.imagine import ImaginedMemory, cell_codebook, imagine
-from minigrid.core.constants import DIR_TO_VEC, OBJECT_TO_IDX
-from einops import rearrange
+from true_dynamics import GridDynamics
 from hjepa.specs import ActionSpec, ObsSpec
 from hjepa.stack import HJEPA
 
 ENV, LAYOUT = "MiniGrid-FourRooms-v0", 100_003  # one of fourrooms-random's held-out layouts
 ACTIONS = ActionSpec("discrete", n=3, env_actions=(0, 1, 2))
-EMPTY = OBJECT_TO_IDX["empty"] * N_COLORS * N_STATES
 
 
 def _gridmap_stack(shape: tuple[int, int]) -> HJEPA:
     torch.manual_seed(0)
     cfg = ExperimentConfig(levels=(LevelConfig(kind="gridmap", args={"channels": 4, "conv": 8}),))
     return HJEPA.from_config(cfg, ObsSpec("grid", (*shape, 3), "uint8"), ACTIONS).eval()
-
-
-class _TrueDynamics:
-    """The env's own transition on a spatial state of any sides (a whole map or a crop): find
-    the agent's cell through the codebook, turn it, or move it one cell when the cell ahead is
-    empty (FourRooms without its goal: the agent always stands on an empty cell)."""
-
-    def __init__(self, book) -> None:
-        self.book = book
-        self.index = {int(c): i for i, c in enumerate(book.codes.tolist())}
-        self.calls = 0
-
-    def __call__(self, m: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        idx = self.book.nearest(rearrange(m, "b c w h -> b w h c"))
-        codes = self.book.codes[idx]
-        out = idx.clone()
-        for b, act in enumerate(a.argmax(1).tolist()):
-            cells = torch.nonzero(codes[b] // (N_COLORS * N_STATES) == AGENT)
-            if len(cells) == 0:
-                continue
-            x, y = (int(v) for v in cells[0])
-            code = int(codes[b, x, y])
-            d = code % N_STATES
-            if act < 2:
-                out[b, x, y] = self.index[code - d + (d + (1 if act else -1)) % 4]
-                continue
-            nx, ny = x + int(DIR_TO_VEC[d][0]), y + int(DIR_TO_VEC[d][1])
-            if 0 <= nx < codes.shape[1] and 0 <= ny < codes.shape[2] and int(codes[b, nx, ny]) == EMPTY:
-                out[b, x, y], out[b, nx, ny] = self.index[EMPTY], idx[b, x, y]
-        self.calls += len(a)
-        return self.book.maps(out)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +41,7 @@ def world():
         obs.append(nav.observation().copy())
     codebook_obs = torch.from_numpy(np.stack(obs))
     book = cell_codebook(stack.levels[0], codebook_obs)
-    stack.levels[0].predict_map = _TrueDynamics(book)  # the layout's own dynamics
+    stack.levels[0].predict_map = GridDynamics(book)  # the layout's own dynamics
     return stack, oracle, codebook_obs, book
 
 

@@ -142,6 +142,10 @@ class RuleConfigurator:
             distance to the goal, read in level ``field_level``'s space
             (:mod:`hjepa.planning.field`; needs a memory, like the "graph" planner).
         field_level: the level whose graph makes the field (``upper="field"``).
+        imagine_nodes: planner "imagine": the most nodes one imagination may hold (its
+            budget; a flat agent's is set from the hierarchy's measured cost).
+        near: planner "imagine" on a stack with a ``gridcoarse`` level 1: a route of at most
+            this many blocks is left to level 0 alone (:mod:`hjepa.planning.coarse`).
     """
 
     max_levels: int = 8
@@ -157,6 +161,8 @@ class RuleConfigurator:
     upper: str = "plan"
     graph_radius: float = RADIUS_SCALE
     field_level: int = 1
+    imagine_nodes: int = 8192
+    near: int = 2
 
     def __post_init__(self) -> None:
         if self.upper not in UPPER:
@@ -172,6 +178,8 @@ class RuleConfigurator:
             raise ConfigError(f"graph_radius must be > 0, got {self.graph_radius}.")
         if self.planner == "imagine" and self.upper == "field":
             raise ConfigError("upper='field' needs a memory of observations' graphs; planner 'imagine' has none.")
+        if self.imagine_nodes < 1 or self.near < 0:
+            raise ConfigError(f"imagine_nodes must be >= 1 and near >= 0, got {self.imagine_nodes} and {self.near}.")
         if self.judge not in ("own", "top"):
             raise ConfigError(f"judge must be 'own' or 'top', got '{self.judge}'.")
 

@@ -39,7 +39,7 @@ from hjepa.planning import planners
 from hjepa.planning.configurator import CONTINUOUS_PLANNERS, GRAPH_PLANNERS, Configurator, PlanSpec, RuleConfigurator
 from hjepa.planning.field import GraphField, field_cost
 from hjepa.planning.graph import RADIUS_SCALE
-from hjepa.planning.imagine import ImaginedMemory
+from hjepa.planning.imagine import MAX_IMAGINED, ImaginedMemory
 from hjepa.planning.memory import PlanningMemory
 from hjepa.specs import ActionSpec
 
@@ -150,7 +150,7 @@ class HierarchicalPlanner:
             if obs is None:
                 raise ConfigError("The 'imagine' planner needs observations for its cell codebook (the training "
                                   "dataset's): pass memory= to the planner or agent.")  # fmt: skip
-            return ImaginedMemory(self.stack, obs)
+            return ImaginedMemory(self.stack, obs, getattr(self.configurator, "imagine_nodes", MAX_IMAGINED))
         radius = getattr(self.configurator, "graph_radius", RADIUS_SCALE)
         return PlanningMemory(self.stack, obs, radius) if obs is not None else None
 

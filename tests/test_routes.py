@@ -1,0 +1,88 @@
+"""The two-level "imagine" planner: with the env's own dynamics in place of both predictors,
+level 1 imagines a 65 x 65 maze's block graph, plans routes of blocks and hands their blocks
+down as subgoals; level 0 imagines only inside the route and reaches every goal, at a
+fraction of a flat imagination's cost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from true_dynamics import CoarseDynamics, GridDynamics
+
+from hjepa.agents import FlatAgent, HJEPAAgent
+from hjepa.envs.mazerooms import SIZED_IDS
+from hjepa.envs.oracle import LayoutOracle, goal_observation
+from hjepa.experiments.presets import coarse_levels
+from hjepa.config import ExperimentConfig
+from hjepa.planning.configurator import RuleConfigurator
+from hjepa.planning.routes import RoutePlanner
+from hjepa.specs import ActionSpec, ObsSpec
+from hjepa.stack import HJEPA
+
+ENV, LAYOUT = SIZED_IDS[8], 100_001
+ACTIONS = ActionSpec("discrete", n=3, env_actions=(0, 1, 2))
+
+
+@pytest.fixture(scope="module")
+def maze():
+    oracle = LayoutOracle(ENV)
+    nav = oracle.nav(LAYOUT)
+    torch.manual_seed(0)
+    stack = HJEPA.from_config(ExperimentConfig(levels=coarse_levels()), ObsSpec("grid", (65, 65, 3), "uint8"),
+                              ACTIONS).eval()  # fmt: skip
+    x, y = (int(v) for v in nav.free_cells()[0])
+    obs = []
+    for d in range(4):  # the codebook's data: every heading of the agent
+        nav.set_pose(x, y, d)
+        obs.append(nav.observation().copy())
+    codebook_obs = torch.from_numpy(np.stack(obs))
+    planner = RoutePlanner(stack, RuleConfigurator(planner="imagine"), codebook_obs)
+    book = planner.memory.book
+    stack.levels[0].predict_map = GridDynamics(book)
+    coarse = CoarseDynamics(book, stack.levels[1].block, stack.levels[1].spec.config.stride, 8)
+    stack.levels[1].encode_map, stack.levels[1].predict_map = coarse.encode_map, coarse.predict_map
+    return stack, oracle, codebook_obs
+
+
+def _episode(agent, oracle, start, goal) -> int:
+    nav = oracle.nav(LAYOUT)
+    nav.set_pose(*start)
+    agent.reset(nav.observation(), goal_observation(nav, goal))
+    # the goal state faces east (2 turns more at most); a route of blocks may cost a few turns more
+    steps, limit = 0, int(1.05 * oracle.graph(LAYOUT).distance(start, goal)) + 2
+    while nav.pose[:2] != goal and steps < limit:
+        nav.step(ACTIONS.env_actions[agent.act(nav.observation().copy())])
+        steps += 1
+    return steps if nav.pose[:2] == goal else -1
+
+
+def test_level_1_routes_and_level_0_walks_them_to_far_goals_for_less(maze) -> None:
+    stack, oracle, codebook_obs = maze
+    graph = oracle.graph(LAYOUT)
+    rng = np.random.default_rng(1)
+    hjepa = HJEPAAgent(stack, RuleConfigurator(planner="imagine"), 0, codebook_obs)
+    flat = FlatAgent(stack, 1.0, planner="imagine", memory=codebook_obs, imagine_nodes=1_000_000)
+    assert isinstance(hjepa.planner, RoutePlanner)
+    done = 0
+    while done < 1:
+        i, j = rng.choice(len(graph.cells), 2, replace=False)
+        start, goal = (*(int(v) for v in graph.cells[i]), 0), tuple(int(v) for v in graph.cells[j])
+        if graph.distance(start, goal) < 80:
+            continue
+        assert _episode(hjepa, oracle, start, goal) >= 0
+        routed = [t for t in hjepa.trace if len(t.levels) == 2]
+        assert routed and routed[0].levels[1].subgoal is not None  # level 1 handed a block down
+        assert all(t.levels[0].target == "subgoal" for t in routed)
+        assert _episode(flat, oracle, start, goal) >= 0
+        assert 3 * hjepa.predictor_calls < flat.predictor_calls
+        done += 1
+
+
+def test_a_near_goal_is_left_to_level_0(maze) -> None:
+    stack, oracle, codebook_obs = maze
+    nav = oracle.nav(LAYOUT)
+    x, y = (int(v) for v in nav.free_cells()[0])
+    hjepa = HJEPAAgent(stack, RuleConfigurator(planner="imagine"), 0, codebook_obs)
+    assert _episode(hjepa, oracle, (x, y, 0), (x + 1, y)) == 1
+    assert all(len(t.levels) == 1 for t in hjepa.trace)
