@@ -114,6 +114,7 @@ def summarise(records: Sequence[EpisodeRecord], bins: Sequence[str]) -> dict[str
         "predictor_calls_per_step": sum(r.predictor_calls for r in records) / steps if steps else 0.0,
         "plan_ms_median": float(np.median(plan_ms)) if plan_ms.size else 0.0,
         "plan_ms_p95": float(np.percentile(plan_ms, 95)) if plan_ms.size else 0.0,
+        "plan_ms_mean": float(plan_ms.mean()) if plan_ms.size else 0.0,
         "by_distance": {b: _bin_entry([r for r in records if r.bin == b]) for b in bins},
     }
 
