@@ -1,4 +1,4 @@
-"""Benchmark suites of BENCHMARK.md: train once, evaluate every agent side by side, write
+"""Benchmark suites (docs/benchmark.md): train once, evaluate every agent side by side, write
 ``results.json``, ``report.md`` and plots."""
 
 from __future__ import annotations
@@ -77,10 +77,9 @@ class Suite:
                           seed=seed, **names)  # fmt: skip
 
 
-# PointMaze: level 0 plans forces with Gaussian CEM down level 1's graph field (docs/results.md,
-# sessions 8 and 9: a snapping radius of 3 keeps the field's graph connected with action
-# repeat); the flat agent looks as far ahead on its critic as level 0 does (10 model steps,
-# 50 env steps).
+# PointMaze: level 0 plans forces with Gaussian CEM down level 1's graph field (a snapping
+# radius of 3 keeps the field's graph connected with action repeat: docs/design-notes.md); the
+# flat agent looks as far ahead on its critic as level 0 does (10 model steps, 50 env steps).
 _PM_PLANNING = {"flat_horizon": 10, "configurator": RuleConfigurator(flat_horizon=10, width0=64, judge="top",
                                                                      upper="field", graph_radius=3.0)}  # fmt: skip
 

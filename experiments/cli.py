@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--threads", type=int, default=None,
                     help="CPU threads for planning (default: torch's; 1 when runs share the machine)")  # fmt: skip
     _common(ev)
-    be = sub.add_parser("bench", help="a suite of BENCHMARK.md end to end: collect, train, evaluate, report")
+    be = sub.add_parser("bench", help="a benchmark suite end to end (docs/benchmark.md): collect, train, evaluate, report")
     be.add_argument("--suite", required=True, help="fourrooms, fourrooms-random, mazerooms, multiroom, "
                     "pointmaze-medium, pointmaze-large, pointmaze-giant (or debug)")  # fmt: skip
     be.add_argument("--quick", action="store_true", help="the small version (minutes on a CPU)")

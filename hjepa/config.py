@@ -55,7 +55,7 @@ class RegularizerConfig:
     """SIGReg: number of random 1-D projections."""
     by_layout: bool = True
     """Compute statistics within groups of states from the same layout (else a random-layout
-    dataset makes the latent encode the layout instead of the agent; EVIDENCE.md #2)."""
+    dataset makes the latent encode the layout instead of the agent; docs/design-notes.md)."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class LossConfig:
     """Level 0's one-step prediction term: pairs weigh ``(error / mean error) ** hard_focus``
     (without gradient through the weight; 0: all alike). Rare transitions a random walk
     seldom shows (a fixed layout's doorway exits) stay badly predicted under a plain mean and
-    tear the latent graph apart at doorways (docs/results.md, session 7); a focus on the
+    tear the latent graph apart at doorways (docs/design-notes.md, "loss.hard_focus"); a focus on the
     hardest pairs trains them harder."""
 
     def __post_init__(self) -> None:

@@ -3,7 +3,7 @@
 ``V_k(s, g) in (0, 1)`` estimates ``gamma_k ** n`` where ``n`` is the number of level-k steps
 (``tau_k`` env steps each) needed to reach abstract goal ``g`` from abstract state ``s``. Its
 inputs are level k's abstract states only. It is learned without rewards from the offline
-trajectories (EVIDENCE.md #3, #6, #7 explain the choices):
+trajectories (docs/design-notes.md explains the choices):
 
 - **bounded targets**: ``gamma ** n`` trained with binary cross-entropy, never an
   undiscounted count (which inflated);

@@ -1,6 +1,6 @@
 """Benchmark metrics: success with Wilson intervals, SPL, and the ``results.json`` document.
 
-The schema is BENCHMARK.md's: :func:`summarise` turns one agent's episodes into its entry of
+The schema is docs/benchmark.md's: :func:`summarise` turns one agent's episodes into its entry of
 ``agents``, :func:`results_document` assembles the whole file, and :func:`validate_results`
 checks a document (or a ``results.json`` read back) key by key.
 """
@@ -141,7 +141,7 @@ def results_document(
     levels_report: list[dict[str, Any]],
     **extra: Any,
 ) -> dict[str, Any]:
-    """The ``results.json`` document of BENCHMARK.md (``extra`` keys come after its keys).
+    """The ``results.json`` document of docs/benchmark.md (``extra`` keys come after its keys).
 
     Raises:
         ValueError: a part does not follow the schema (see :func:`validate_results`).
@@ -196,7 +196,7 @@ def _check(obj: Any, schema: dict[str, str], where: str) -> None:
 
 
 def validate_results(doc: Any) -> None:
-    """Check ``doc`` against BENCHMARK.md's ``results.json`` schema (extra keys are allowed).
+    """Check ``doc`` against docs/benchmark.md's ``results.json`` schema (extra keys are allowed).
 
     Raises:
         ValueError: naming the first missing or mistyped key, e.g. ``agents.flat.spl``.

@@ -259,7 +259,7 @@ class GridMapLevel(Level):
         closer than the predictor's error flip anywhere on the map. Nothing else keeps apart
         codes whose dynamics differ only when the agent acts on them: MultiRoom's walls and
         closed doors (a toggle tells them apart) ended 0.41 apart, every far wall of a predicted
-        map snapped onto a door, and imagined graphs never closed (docs/results.md, session 12).
+        map snapped onto a door, and imagined graphs never closed (docs/design-notes.md, MultiRoom).
         """
         if self.code_margin <= 0:
             return {}
