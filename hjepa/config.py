@@ -95,7 +95,7 @@ class LossConfig:
     """Level 0's one-step prediction term: weight of the pairs whose observation does not change
     (a move into a wall), against 1 for the others (a weighted mean). Random walks bump into
     walls rarely (7% of fourrooms' steps), and a model that has not learnt them predicts walking
-    through walls, which costs the graph planner detours (docs/results.md)."""
+    through walls, which costs the graph planner detours (weight 5 cut true edges and success: docs/design-notes.md)."""
 
     hard_focus: float = 0.0
     """Level 0's one-step prediction term: pairs weigh ``(error / mean error) ** hard_focus``
@@ -164,7 +164,7 @@ class CriticConfig:
     """Train a critic per level after the world model (off: planners use latent distance only)."""
     kind: str = "quasimetric"
     """"quasimetric" (an MRN distance over a learned embedding) or "mlp" (an MLP on
-    ``[s, g, s - g]``); docs/results.md ("The critic") has the measurement behind the default."""
+    ``[s, g, s - g]``); docs/design-notes.md ("Critics") has the measurement behind the default."""
     embed: int = 64
     """Quasimetric critic: width of each half (symmetric, asymmetric) of the embedding."""
     keypoints: int = 16

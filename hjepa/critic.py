@@ -69,7 +69,7 @@ class SpatialKeypoints(nn.Module):
     A per-cell state (the ``gridmap`` level) marks the agent by *which* cell changes, a code
     an MLP critic cannot generalise over (every cell pair is a new input); expected
     coordinates under a learned per-cell attention give it positions to measure instead
-    (spatial soft-argmax, Levine et al. 2016). docs/results.md ("The critic") measures it.
+    (spatial soft-argmax, Levine et al. 2016). docs/design-notes.md ("Critics") measures it.
     """
 
     def __init__(self, channels: int, width: int, height: int, keypoints: int, hidden: int = 32) -> None:
