@@ -1,4 +1,4 @@
-"""Benchmark suites of BENCHMARK.md: train once, evaluate every agent side by side, write
+"""Benchmark suites (docs/benchmark.md): train once, evaluate every agent side by side, write
 ``results.json``, ``report.md`` and plots."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from hjepa.metrics import results_document
 from hjepa.planning.configurator import RuleConfigurator
 from hjepa.plots import plot_pred_error_by_horizon, plot_success_by_bin
 from hjepa.probe import levels_report
+from hjepa.report import agents_table_md
 from hjepa.experiments import presets
 from hjepa.experiments.evaluate import EvalConfig, calls_per_decision, evaluate_agents, planning_memory, suite_tasks
 from hjepa.experiments.runner import RunResult, run_experiment
@@ -78,10 +79,9 @@ class Suite:
                           seed=seed, **names)  # fmt: skip
 
 
-# PointMaze: level 0 plans forces with Gaussian CEM down level 1's graph field (docs/results.md,
-# sessions 8 and 9: a snapping radius of 3 keeps the field's graph connected with action
-# repeat); the flat agent looks as far ahead on its critic as level 0 does (10 model steps,
-# 50 env steps).
+# PointMaze: level 0 plans forces with Gaussian CEM down level 1's graph field (a snapping
+# radius of 3 keeps the field's graph connected with action repeat: docs/design-notes.md); the
+# flat agent looks as far ahead on its critic as level 0 does (10 model steps, 50 env steps).
 _PM_PLANNING = {"flat_horizon": 10, "configurator": RuleConfigurator(flat_horizon=10, width0=64, judge="top",
                                                                      upper="field", graph_radius=3.0)}  # fmt: skip
 
@@ -211,21 +211,13 @@ def results_table(doc: dict) -> Table:
 
 def results_markdown(doc: dict) -> str:
     """``report.md``: the table of :func:`results_table`, per-level figures, the command."""
-    bins = list(next(iter(doc["agents"].values()))["by_distance"])
     lines = [f"# {doc['suite']} benchmark" + (" (quick)" if doc["quick"] else ""), ""]
     if doc.get("command"):
         lines += [f"Produced by: `{doc['command']}`", ""]
     t = doc["train"]
     lines += [f"Seed {doc['seed']}, device {doc['device']}, {doc['levels']} levels. Training: {t['steps']} steps, "
               f"{t['wall_s']:.0f} s, {t['samples_per_s']:.0f} samples/s, peak memory {t['peak_mem_mb']:.0f} MB.", ""]  # fmt: skip
-    head = ["agent", "episodes", "success", "95% CI", "SPL"] + [f"{b} success / SPL" for b in bins] + ["calls/step", "ms/step median", "p95"]
-    lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for name, a in doc["agents"].items():
-        lo, hi = a["success_ci95"]
-        cells = [name, str(a["episodes"]), f"{a['success']:.2f}", f"{lo:.2f}-{hi:.2f}", f"{a['spl']:.2f}"]
-        cells += [f"{a['by_distance'][b]['success']:.2f} / {a['by_distance'][b]['spl']:.2f}" for b in bins]
-        cells += [f"{a['predictor_calls_per_step']:.0f}", f"{a['plan_ms_median']:.2f}", f"{a['plan_ms_p95']:.2f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += agents_table_md(doc)
     lines += ["", "| level | tau | dim | pred error by horizon (spread units) | copy-last-state | std min | eff. rank |",
               "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for r in doc["levels_report"]:

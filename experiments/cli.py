@@ -1,6 +1,6 @@
 """The ``hjepa`` command line.
 
-Subcommands: ``run``, ``collect``, ``train``, ``evaluate``, ``bench``, ``inspect``. Errors print one paragraph and exit non-zero; ``--debug``
+Subcommands: ``run``, ``collect``, ``train``, ``evaluate``, ``bench``, ``inspect``, ``report``. Errors print one paragraph and exit non-zero; ``--debug``
 shows the traceback.
 """
 
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--threads", type=int, default=None,
                     help="CPU threads for planning (default: torch's; 1 when runs share the machine)")  # fmt: skip
     _common(ev)
-    be = sub.add_parser("bench", help="a suite of BENCHMARK.md end to end: collect, train, evaluate, report")
+    be = sub.add_parser("bench", help="a benchmark suite end to end (docs/benchmark.md): collect, train, evaluate, report")
     be.add_argument("--suite", required=True, help="fourrooms, fourrooms-random, mazerooms, multiroom, "
                     "pointmaze-medium, pointmaze-large, pointmaze-giant (or debug)")  # fmt: skip
     be.add_argument("--quick", action="store_true", help="the small version (minutes on a CPU)")
@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--max-steps", type=int, default=None, help="env steps before the traced episode stops")
     ins.add_argument("--no-gif", action="store_true", help="skip the animated GIF of the episode")
     _common(ins)
+    rep = sub.add_parser("report", help="Markdown tables of run folders' results.json, one section per suite")
+    rep.add_argument("runs", nargs="+", metavar="RUN",
+                     help="a run folder of bench, evaluate or run (its results.json or eval/results.json), or the file")  # fmt: skip
+    rep.add_argument("--out", default=None, metavar="FILE", help="write the Markdown here (default: print it)")
+    rep.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -287,6 +292,18 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> None:
     console.print(f"Wrote {Path(args.out) / 'inspect.md'}, inspect.json and plots/ ({len(report.files)} files).")
 
 
+def cmd_report(args: argparse.Namespace, console: Console) -> None:
+    from hjepa.io import write_text
+    from hjepa.report import read_results, report_markdown
+
+    text = report_markdown([(run, read_results(run)) for run in args.runs])
+    if args.out:
+        write_text(Path(args.out), text + "\n")
+        console.print(f"Wrote {args.out} ({len(args.runs)} run(s)).")
+    else:
+        print(text)  # plain: rich would wrap the table's lines
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], None]] = {
     "run": cmd_run,
     "collect": cmd_collect,
@@ -294,6 +311,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], None]] = {
     "evaluate": cmd_evaluate,
     "bench": cmd_bench,
     "inspect": cmd_inspect,
+    "report": cmd_report,
 }
 
 

@@ -1,4 +1,4 @@
-"""Run agents on seeded, distance-binned navigation tasks and summarise them (BENCHMARK.md).
+"""Run agents on seeded, distance-binned navigation tasks and summarise them (docs/benchmark.md).
 
 MiniGrid episodes run in :class:`~hjepa.envs.minigrid_nav.GridNav`, whose observations are
 identical to MiniGrid's ``FullyObsWrapper`` (tested), with MiniGrid's own success criterion:

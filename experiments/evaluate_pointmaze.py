@@ -1,4 +1,4 @@
-"""PointMaze episodes for ``hjepa evaluate`` / ``hjepa bench`` (BENCHMARK.md's continuous suites).
+"""PointMaze episodes for ``hjepa evaluate`` / ``hjepa bench`` (the continuous suites of docs/benchmark.md).
 
 An episode places the ball at rest at the task's start, gives the agent the observation and
 the goal observation (the observation at the goal, at rest), steps the env's MuJoCo model

@@ -1,7 +1,7 @@
 """Experiment presets: functions returning a complete :class:`ExperimentConfig`.
 
-``debug()`` makes every width tiny (the tests use it); the others are the suites of
-BENCHMARK.md. ``quick=True`` is the small version that
+``debug()`` makes every width tiny (the tests use it); the others are the benchmark suites of
+docs/benchmark.md. ``quick=True`` is the small version that
 finishes in a few minutes on a laptop CPU.
 """
 
@@ -27,14 +27,14 @@ def three_levels(kind0: str = "grid", dim: int = 64, strides: tuple[int, int] = 
 
 def map_level(crop: int = 7, **args: object) -> tuple[LevelConfig, ...]:
     """One ``gridmap`` level 0: a spatial state whose one-step predictions the "graph" planner
-    chains over any distance (docs/planning.md; why one level: docs/results.md, session 6),
+    chains over any distance (docs/planning.md; why one level: docs/design-notes.md, 2026-11-21),
     trained on ``crop x crop`` crops around the agent (a seventh to a twentieth of the
-    convolutions of whole maps; docs/results.md, session 7)."""
+    convolutions of whole maps; docs/design-notes.md, 2026-11-22)."""
     return (LevelConfig(kind="gridmap", dim=64, args={"crop": crop, **args}),)
 
 
 MAP_TRAIN = dict(steps=3000, batch_size=256, lr=1e-3)
-"""The fixed-layout suites' recipe, quick and full (docs/results.md, session 7): on 7 x 7 crops
+"""The fixed-layout suites' recipe, quick and full (docs/design-notes.md, 2026-11-22): on 7 x 7 crops
 it reached 1.00 success on mazerooms with seeds 0 and 1 (seed 2: 0.61), and predicted all but 3
 of seed 1's moves onto the right node, where 11 x 11 crops of 128 windows missed 78."""
 
@@ -44,7 +44,7 @@ MAP_LOSS = LossConfig(hard_focus=1.0)
 mean. Doorway exits are rare in random walks, and a plain mean left some predicted half-blocked
 (mazerooms seed 2: 12 real moves snapped onto their own node, 0.61 success); with the focus none
 did and it scored 1.00, and SPL rose on every fourrooms seed. Mazerooms seed 0 fell from 1.00 to
-0.72 with it: two doorway entries predicted one cell off (docs/results.md, session 8)."""
+0.72 with it: two doorway entries predicted one cell off (docs/design-notes.md, "loss.hard_focus")."""
 
 
 MAP_CRITIC = CriticConfig(enabled=False)
@@ -62,7 +62,7 @@ def _fourrooms_many_layouts(name: str, quick: bool, seed: int, exclude: tuple[in
 
     400k transitions even when quick (2 s to collect): trained on 80k (800 layouts) the
     predictor was not crisp enough to imagine an unseen layout (0.40 success), on 400k it was
-    (1.00; docs/results.md, session 10)."""
+    (1.00; docs/design-notes.md, 2026-12-03)."""
     data = CollectConfig(env_id="MiniGrid-FourRooms-v0", transitions=400_000, episode_len=100, layouts="random",
                          layout_seed=seed, exclude_layout_seeds=exclude, seed=seed)  # fmt: skip
     train = TrainConfig(**MAP_TRAIN, epoch_steps=200 if quick else 500)
@@ -75,7 +75,7 @@ def fourrooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     data come from the env family's other layouts (none equal to the evaluated one): a
     ``gridmap`` level 0 trained on many layouts imagines the evaluated one's graph (the
     suite's configurator, planner "imagine"), at long-bin SPL 0.98 where one trained on the
-    layout itself and planned on its memory's graph reached 0.80 (docs/results.md, session 10).
+    layout itself and planned on its memory's graph reached 0.80 (docs/design-notes.md, 2026-12-03).
     Quick and full train alike; the full run evaluates on 50 tasks per bin."""
     return _fourrooms_many_layouts("fourrooms", quick, seed, (seed,) + HELD_OUT_LAYOUTS)
 
@@ -93,7 +93,7 @@ def mazerooms(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     fixed layout (the seed's) and trained on 400k transitions of the family's other layouts; a
     ``gridmap`` level 0 that imagines the evaluated layout's graph (the suite's planner
     "imagine"). Trained on its own layout and planned on its memory's graph it reached the same
-    success at SPL 0.77, against 0.99 (docs/results.md, session 10)."""
+    success at SPL 0.77, against 0.99 (docs/design-notes.md, 2026-12-03)."""
     data = CollectConfig(env_id="hjepa/MazeRooms-v0", transitions=400_000, episode_len=200, layouts="random",
                          layout_seed=seed, exclude_layout_seeds=(seed,), seed=seed)  # fmt: skip
     train = TrainConfig(**MAP_TRAIN, epoch_steps=200 if quick else 500)
@@ -150,8 +150,8 @@ def multiroom(quick: bool = False, seed: int = 0) -> ExperimentConfig:
     states included (planner "imagine"), its cells embedded without colours (``args.colors``: a
     door's colour hides under the agent) and kept apart by ``args.code_margin``.
 
-    What each choice bought, one-step snapped predictions on held-out layouts (docs/results.md,
-    session 12): without the margin, walls and closed doors embedded 0.41 apart and far walls
+    What each choice bought, one-step snapped predictions on held-out layouts (docs/design-notes.md,
+    MultiRoom): without the margin, walls and closed doors embedded 0.41 apart and far walls
     snapped onto doors; with walks from anywhere, entering and leaving doors stayed wrong (0.2%
     of random-walk steps enter one); at 3000 steps half the door entries were still wrong, at
     6000 none were. Crops of 5 x 5 (the agent's cell, the cell ahead and the one beyond stay
@@ -177,11 +177,11 @@ def pointmaze(env_id: str, name: str, quick: bool = False, seed: int = 0, transi
                          layouts="fixed", layout_seed=0, obs_mode="state", image_tile=8, repeat_prob=0.6,
                          action_repeat=NAV_REPEAT, seed=seed)  # fmt: skip
     levels = three_levels(kind0="state", dim=32, strides=(5, 4))
-    # level 0 at width 256: at 128, Large-quick reached 0.60 where 256 reaches 0.87 (session 9)
+    # level 0 at width 256: at 128, Large-quick reached 0.60 where 256 reaches 0.87 (docs/design-notes.md)
     levels = (dataclasses.replace(levels[0], hidden=256),) + levels[1:]
     train = TrainConfig(steps=steps // 4 if quick else steps, batch_size=64 if quick else 128,
                         epoch_steps=250 if quick else 500)  # fmt: skip
-    # The recipe docs/results.md's PointMaze figures were measured with (the MLP critic of
+    # The recipe the PointMaze figures of docs/results.md were measured with (the MLP critic of
     # before the quasimetric default); kept until PointMaze is measured with the new one.
     critic = CriticConfig(steps=1500 if quick else 4000, gammas=(0.97, 0.9), kind="mlp", lr=3e-4, polyak=0.005)
     return ExperimentConfig(name=name, seed=seed, data=data, levels=levels, loss=NAV_LOSS, train=train, critic=critic)
@@ -191,13 +191,13 @@ NAV_REPEAT = 5
 """PointMaze's action repeat: the model acts every 5 physics steps (0.05 s), with momentum 0.6
 per model step (a force lasts 12.5 physics steps on average; 0.9 per physics step, before,
 gave 10). Against acting every step: equal or better success at a fifth of the planning time
-(docs/results.md, session 9); with momentum 0.9 per model step the ball flew into walls at
+(docs/design-notes.md, 2026-11-22); with momentum 0.9 per model step the ball flew into walls at
 top speed and level 0 learned no better than copying its input."""
 
 NAV_LOSS = LossConfig(smooth=1.0, smooth_from=1)
 """PointMaze's loss: the levels above 0 are pulled toward slow features (where the ball is, not
 how fast it goes), so that their latent graphs, which the suites' "field" configurator plans
-on, snap onto nodes at the right place (docs/results.md, session 8)."""
+on, snap onto nodes at the right place (docs/design-notes.md, 2026-11-22)."""
 
 
 def pointmaze_medium(quick: bool = False, seed: int = 0) -> ExperimentConfig:

@@ -55,7 +55,7 @@ class RegularizerConfig:
     """SIGReg: number of random 1-D projections."""
     by_layout: bool = True
     """Compute statistics within groups of states from the same layout (else a random-layout
-    dataset makes the latent encode the layout instead of the agent; EVIDENCE.md #2)."""
+    dataset makes the latent encode the layout instead of the agent; docs/design-notes.md)."""
 
 
 @dataclass(frozen=True)
@@ -95,13 +95,13 @@ class LossConfig:
     """Level 0's one-step prediction term: weight of the pairs whose observation does not change
     (a move into a wall), against 1 for the others (a weighted mean). Random walks bump into
     walls rarely (7% of fourrooms' steps), and a model that has not learnt them predicts walking
-    through walls, which costs the graph planner detours (docs/results.md)."""
+    through walls, which costs the graph planner detours (weight 5 cut true edges and success: docs/design-notes.md)."""
 
     hard_focus: float = 0.0
     """Level 0's one-step prediction term: pairs weigh ``(error / mean error) ** hard_focus``
     (without gradient through the weight; 0: all alike). Rare transitions a random walk
     seldom shows (a fixed layout's doorway exits) stay badly predicted under a plain mean and
-    tear the latent graph apart at doorways (docs/results.md, session 7); a focus on the
+    tear the latent graph apart at doorways (docs/design-notes.md, "loss.hard_focus"); a focus on the
     hardest pairs trains them harder."""
 
     def __post_init__(self) -> None:
@@ -164,7 +164,7 @@ class CriticConfig:
     """Train a critic per level after the world model (off: planners use latent distance only)."""
     kind: str = "quasimetric"
     """"quasimetric" (an MRN distance over a learned embedding) or "mlp" (an MLP on
-    ``[s, g, s - g]``); docs/results.md ("The critic") has the measurement behind the default."""
+    ``[s, g, s - g]``); docs/design-notes.md ("Critics") has the measurement behind the default."""
     embed: int = 64
     """Quasimetric critic: width of each half (symmetric, asymmetric) of the embedding."""
     keypoints: int = 16

@@ -3,7 +3,7 @@
 ``V_k(s, g) in (0, 1)`` estimates ``gamma_k ** n`` where ``n`` is the number of level-k steps
 (``tau_k`` env steps each) needed to reach abstract goal ``g`` from abstract state ``s``. Its
 inputs are level k's abstract states only. It is learned without rewards from the offline
-trajectories (EVIDENCE.md #3, #6, #7 explain the choices):
+trajectories (docs/design-notes.md explains the choices):
 
 - **bounded targets**: ``gamma ** n`` trained with binary cross-entropy, never an
   undiscounted count (which inflated);
@@ -69,7 +69,7 @@ class SpatialKeypoints(nn.Module):
     A per-cell state (the ``gridmap`` level) marks the agent by *which* cell changes, a code
     an MLP critic cannot generalise over (every cell pair is a new input); expected
     coordinates under a learned per-cell attention give it positions to measure instead
-    (spatial soft-argmax, Levine et al. 2016). docs/results.md ("The critic") measures it.
+    (spatial soft-argmax, Levine et al. 2016). docs/design-notes.md ("Critics") measures it.
     """
 
     def __init__(self, channels: int, width: int, height: int, keypoints: int, hidden: int = 32) -> None:

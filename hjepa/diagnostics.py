@@ -1,6 +1,6 @@
 """Embedding-health and prediction-quality figures, per level.
 
-A small prediction loss alone means nothing (EVIDENCE.md #2, #5): these figures say whether a
+A small prediction loss alone means nothing (docs/design-notes.md, the prototypes): these figures say whether a
 level's latent moves when the agent moves, whether its predictor beats copying the last
 state, and whether the prediction lands nearest to the true next state.
 """

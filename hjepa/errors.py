@@ -77,3 +77,7 @@ class MissingExtraError(HJEPAError, ImportError):
 class InspectionError(HJEPAError, ValueError):
     """An inspection request the checkpoint cannot answer: a level it does not have, an
     episode index outside the evaluation tasks, or a view its observations cannot show."""
+
+
+class ResultsError(HJEPAError, ValueError):
+    """A run folder without a ``results.json``, or one that does not follow its schema."""

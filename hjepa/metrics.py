@@ -1,6 +1,6 @@
 """Benchmark metrics: success with Wilson intervals, SPL, and the ``results.json`` document.
 
-The schema is BENCHMARK.md's: :func:`summarise` turns one agent's episodes into its entry of
+The schema is docs/benchmark.md's: :func:`summarise` turns one agent's episodes into its entry of
 ``agents``, :func:`results_document` assembles the whole file, and :func:`validate_results`
 checks a document (or a ``results.json`` read back) key by key.
 """
@@ -114,6 +114,7 @@ def summarise(records: Sequence[EpisodeRecord], bins: Sequence[str]) -> dict[str
         "predictor_calls_per_step": sum(r.predictor_calls for r in records) / steps if steps else 0.0,
         "plan_ms_median": float(np.median(plan_ms)) if plan_ms.size else 0.0,
         "plan_ms_p95": float(np.percentile(plan_ms, 95)) if plan_ms.size else 0.0,
+        "plan_ms_mean": float(plan_ms.mean()) if plan_ms.size else 0.0,
         "by_distance": {b: _bin_entry([r for r in records if r.bin == b]) for b in bins},
     }
 
@@ -140,7 +141,7 @@ def results_document(
     levels_report: list[dict[str, Any]],
     **extra: Any,
 ) -> dict[str, Any]:
-    """The ``results.json`` document of BENCHMARK.md (``extra`` keys come after its keys).
+    """The ``results.json`` document of docs/benchmark.md (``extra`` keys come after its keys).
 
     Raises:
         ValueError: a part does not follow the schema (see :func:`validate_results`).
@@ -195,7 +196,7 @@ def _check(obj: Any, schema: dict[str, str], where: str) -> None:
 
 
 def validate_results(doc: Any) -> None:
-    """Check ``doc`` against BENCHMARK.md's ``results.json`` schema (extra keys are allowed).
+    """Check ``doc`` against docs/benchmark.md's ``results.json`` schema (extra keys are allowed).
 
     Raises:
         ValueError: naming the first missing or mistyped key, e.g. ``agents.flat.spl``.

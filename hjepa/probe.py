@@ -1,5 +1,5 @@
 """Per-level figures of a trained stack on held data: prediction error against horizon, beside
-copying the last state, and embedding health (BENCHMARK.md's ``levels_report``)."""
+copying the last state, and embedding health (``levels_report`` of results.json, docs/benchmark.md)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Both take embeddings ``z: "n d"`` and optional integer ``groups: "n"``. With groups, the
 statistics are computed on group-centred embeddings: within-layout variance only, so that
 differences between layouts cannot supply the variance the regulariser asks for
-(EVIDENCE.md #2: batch VICReg over random layouts encoded the layout, not the agent).
+(batch VICReg over random layouts encoded the layout, not the agent: docs/design-notes.md).
 """
 
 from __future__ import annotations

@@ -1,13 +1,17 @@
-"""Training summaries: a per-level table from ``metrics.csv`` and a loss plot."""
+"""Summaries in tables: per-level training figures from ``metrics.csv`` and a loss plot; the
+agents of ``results.json`` files as Markdown (``report.md``, ``hjepa report``)."""
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
+from hjepa.errors import ResultsError
 from hjepa.io import atomic_path
 from hjepa.stack import HJEPA, count_parameters
 
@@ -91,3 +95,93 @@ def plot_losses(metrics: dict[str, list[tuple[int, float]]], num_levels: int, pa
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return path
+
+
+# ----------------------------------------------------------------------------- results.json
+RESULTS_PLACES = ("results.json", "eval/results.json")
+"""Where a run folder holds its ``results.json``: ``hjepa bench`` and ``hjepa evaluate`` write
+it at the top, ``hjepa run`` under ``eval/``."""
+
+
+def find_results(path: str | Path) -> Path:
+    """The ``results.json`` of ``path``: the file itself, or the first of :data:`RESULTS_PLACES`
+    inside a run folder. :class:`ResultsError` when there is none."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    for place in RESULTS_PLACES:
+        if (path / place).is_file():
+            return path / place
+    raise ResultsError(f"No results.json at '{path}' (looked for {', '.join(RESULTS_PLACES)} inside it). "
+                       "Give a run folder of `hjepa bench`, `hjepa evaluate` or `hjepa run`, or a results.json file.")  # fmt: skip
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    """The checked ``results.json`` document of ``path`` (a file or a run folder)."""
+    from hjepa.metrics import validate_results
+
+    file = find_results(path)
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+        validate_results(doc)
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise ResultsError(f"'{file}' is not a readable results.json: {exc}") from exc
+    if not doc["agents"]:
+        raise ResultsError(f"'{file}' holds no agents: nothing to report.")
+    return doc
+
+
+def _ms(entry: dict[str, Any], key: str) -> str:
+    return f"{entry[key]:.2f}" if key in entry else "-"
+
+
+def agents_table_md(doc: dict[str, Any]) -> list[str]:
+    """The agents of a ``results.json`` side by side, as Markdown table lines: success with its
+    95% Wilson interval, SPL, success / SPL per distance bin, predictor calls per env step and
+    planning time per env step (mean where recorded, median, p95)."""
+    bins = list(next(iter(doc["agents"].values()))["by_distance"])
+    head = ["agent", "episodes", "success (95% CI)", "SPL", *(f"{b} success / SPL" for b in bins),
+            "calls/step", "ms/step mean", "median", "p95"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for name, a in doc["agents"].items():
+        lo, hi = a["success_ci95"]
+        cells = [name, str(a["episodes"]), f"{a['success']:.2f} ({lo:.2f}-{hi:.2f})", f"{a['spl']:.2f}"]
+        cells += [f"{a['by_distance'][b]['success']:.2f} / {a['by_distance'][b]['spl']:.2f}" for b in bins]
+        cells += [f"{a['predictor_calls_per_step']:.0f}", _ms(a, "plan_ms_mean"), _ms(a, "plan_ms_median"),
+                  _ms(a, "plan_ms_p95")]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def run_lines(doc: dict[str, Any], source: str) -> list[str]:
+    """What produced a ``results.json``: its folder, the command, seed, device, training figures."""
+    t = doc["train"]
+    kind = "quick" if doc["quick"] else "full"
+    lines = [f"Run `{source}` ({kind}): seed {doc['seed']}, {doc['levels']} level(s), device {doc['device']}."]
+    if doc.get("command"):
+        lines.append(f"Command: `{doc['command']}`.")
+    if t["steps"]:
+        lines.append(f"Training: {t['steps']} steps in {t['wall_s']:.0f} s, {t['samples_per_s']:.0f} samples/s, "
+                     f"peak memory {t['peak_mem_mb']:.0f} MB.")  # fmt: skip
+    else:
+        lines.append("Training: not in this run (a checkpoint evaluated by `hjepa evaluate`).")
+    return [" ".join(lines)]
+
+
+def report_markdown(runs: list[tuple[str, dict[str, Any]]], heading: str = "##") -> str:
+    """One Markdown section per suite (in order of first appearance), each run of that suite
+    under it: where it came from (:func:`run_lines`) and its agents (:func:`agents_table_md`).
+
+    Args:
+        runs: ``(source, results.json document)`` pairs, e.g. from :func:`read_results`.
+        heading: the Markdown heading of a suite's section.
+    """
+    suites: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for source, doc in runs:
+        suites.setdefault(doc["suite"], []).append((source, doc))
+    lines: list[str] = []
+    for suite, members in suites.items():
+        lines += [f"{heading} {suite}", ""]
+        for source, doc in members:
+            lines += [*run_lines(doc, source), "", *agents_table_md(doc), ""]
+    return "\n".join(lines)

@@ -5,14 +5,14 @@ a flat vector ``"b (c w h)"`` so that it obeys the level protocol. The predictor
 convolutional: it reads the map with the action broadcast over every cell and predicts the
 change of the map. Moving one cell is then the same local operation everywhere on the grid,
 learned once and shared by every position and layout, where a flat predictor must memorise it
-pose by pose (docs/results.md measures both).
+pose by pose (docs/design-notes.md, "A spatial level-0 state", measures both).
 
 Training on crops (``args.crop = k``): every part is local (per-cell encoder, 3x3 predictor and
 inverse model, a max over cells), so the level can train on ``k x k`` crops of the map around
 the agent and plan on the whole map with the same weights (a side the grid does not exceed is
 kept whole). A crop holds the cells a step
 changes and enough unchanged ones around them; the convolutions then cost ``k^2 / (w h)`` of
-the whole map's (docs/results.md measures speed and success).
+the whole map's (docs/design-notes.md, "crops", measures speed and success).
 
 Shapes: ``c`` state channels, ``n`` env actions, ``w h`` the grid (or a crop's sides).
 """
@@ -288,7 +288,7 @@ class GridMapLevel(Level):
         closer than the predictor's error flip anywhere on the map. Nothing else keeps apart
         codes whose dynamics differ only when the agent acts on them: MultiRoom's walls and
         closed doors (a toggle tells them apart) ended 0.41 apart, every far wall of a predicted
-        map snapped onto a door, and imagined graphs never closed (docs/results.md, session 12).
+        map snapped onto a door, and imagined graphs never closed (docs/design-notes.md, MultiRoom).
         """
         if self.code_margin <= 0:
             return {}

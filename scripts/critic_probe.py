@@ -1,4 +1,4 @@
-"""Critic variants trained on a checkpoint's frozen level-k states (docs/results.md, "The critic").
+"""Critic variants trained on a checkpoint's frozen level-k states (docs/design-notes.md, "Critics").
 
 Trains each variant with the shipped recipe (hindsight goals, expectile BCE on ``gamma ** n``,
 Polyak target) on the states of the checkpoint's dataset, then scores it on every pose of the

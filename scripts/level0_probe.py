@@ -1,4 +1,4 @@
-"""Level-0 learnability probe (docs/results.md, "Level-0 dynamics").
+"""Level-0 learnability probe (docs/design-notes.md, "A spatial level-0 state").
 
 Trains a one-level stack on a fixed-layout FourRooms dataset with a plain loop, then measures on
 *every* pose of the layout and every action whose next pose differs:

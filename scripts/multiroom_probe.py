@@ -13,7 +13,7 @@ observation:
 
     python scripts/multiroom_probe.py runs/RUN/checkpoints/last.ckpt
 
-docs/results.md (session 12) reports its figures for the checkpoints that led to the preset.
+docs/design-notes.md (MultiRoom) reports its figures for the checkpoints that led to the preset.
 """
 
 from __future__ import annotations

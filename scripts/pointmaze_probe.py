@@ -1,4 +1,4 @@
-"""PointMaze probes behind docs/results.md ("PointMaze (issue 4)").
+"""PointMaze probes behind docs/design-notes.md (the PointMaze entries).
 
 critic: for random (start, goal) pairs at rest, Spearman correlation of each level's critic
 distance (and latent L2) with the oracle's geodesic distance, overall and per bin.

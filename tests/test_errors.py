@@ -27,8 +27,8 @@ from hjepa.datamodule import WindowDataModule
 from hjepa.envs import action_spec
 from hjepa.envs.oracle import LayoutOracle
 from hjepa.errors import (CheckpointError, ConfigError, DatasetError, HJEPAError, InvalidGoalError,
-                          MissingExtraError, NotNavigationEnvError, SpecMismatchError, StorageError, UnknownEnvError,
-                          UnknownNameError)  # fmt: skip
+                          MissingExtraError, NotNavigationEnvError, ResultsError, SpecMismatchError, StorageError,
+                          UnknownEnvError, UnknownNameError)  # fmt: skip
 from hjepa.experiments.cli import main
 from hjepa.fit import fit
 from hjepa.io import write_json
@@ -175,6 +175,9 @@ CLI: dict[str, tuple[Callable[[Ctx], list[str]], type[HJEPAError], str]] = {
     "resume-dropping-levels": (lambda c: _resume(c, "--levels", "2"), CheckpointError, "resuming cannot drop levels"),
     "resume-on-other-data": (lambda c: _resume(c, data=c.other_data), SpecMismatchError,
                              "Observation spec of the checkpoint"),  # fmt: skip
+    "missing-results": (lambda c: ["report", str(c.tmp)], ResultsError, "No results.json at"),
+    "results-not-json": (lambda c: ["report", str(_text(c.tmp / "results.json", "{not json"))], ResultsError,
+                         "is not a readable results.json"),  # fmt: skip
     "unknown-suite": (lambda c: ["bench", "--suite", "nope", "--out", str(c.tmp)], UnknownNameError, "Unknown suite 'nope'"),
     "unknown-agent": (lambda c: _evaluate(c, c.run, "--agents", "hjepa,nope"), UnknownNameError, "Unknown agent"),
     "zero-episodes": (lambda c: _evaluate(c, c.run, "--episodes", "0"), ConfigError, "--episodes must be >= 1"),

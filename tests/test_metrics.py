@@ -63,12 +63,13 @@ RECORDS = [
 def test_summarise_hand_made_records() -> None:
     s = summarise(RECORDS[:3], BINS)
     assert list(s) == ["episodes", "success", "success_ci95", "spl", "mean_steps", "predictor_calls_per_step",
-                       "plan_ms_median", "plan_ms_p95", "by_distance"]  # fmt: skip
+                       "plan_ms_median", "plan_ms_p95", "plan_ms_mean", "by_distance"]  # fmt: skip
     assert s["episodes"] == 3 and s["success"] == pytest.approx(2 / 3)
     assert s["success_ci95"] == pytest.approx(list(wilson_interval(2, 3)))
     assert s["spl"] == pytest.approx(0.5) and s["mean_steps"] == pytest.approx(58 / 3)
     assert s["predictor_calls_per_step"] == pytest.approx(580 / 58)
     assert s["plan_ms_median"] == 3.0 and s["plan_ms_p95"] == pytest.approx(4.8)
+    assert s["plan_ms_mean"] == pytest.approx(15 / 5)  # every step's time, pooled over episodes
     assert s["by_distance"] == {
         "short": {"episodes": 2, "success": 1.0, "spl": 0.75},
         "medium": {"episodes": 1, "success": 0.0, "spl": 0.0},

@@ -95,7 +95,7 @@ def test_cem_best_cost_never_rises_and_actions_valid(seed, n, h):
 
 
 def test_beam_with_oracle_cost_on_the_true_simulator_reaches_every_goal():
-    """The planner and the evaluation loop, told apart from any learned model (EVIDENCE.md #4)."""
+    """The planner and the evaluation loop, told apart from any learned model."""
     oracle = LayoutOracle("MiniGrid-FourRooms-v0")
     nav, graph = oracle.nav(0), oracle.graph(0)
     tasks = make_tasks("MiniGrid-FourRooms-v0", [0], 3, FOURROOMS_BINS, seed=5)

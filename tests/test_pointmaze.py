@@ -364,8 +364,8 @@ def test_tiny_end_to_end_bench_on_umaze(nav, tmp_path):
 
 @pytest.mark.slow
 def test_gaussian_cem_with_the_geodesic_cost_on_the_true_simulator_reaches_the_goal(nav):
-    """The continuous planner and the episode loop, told apart from any learned model
-    (EVIDENCE.md #4): rollouts of the real MuJoCo model, the oracle's distance as the cost."""
+    """The continuous planner and the episode loop, told apart from any learned model:
+    rollouts of the real MuJoCo model, the oracle's distance as the cost."""
     from hjepa.envs.pointmaze import PointMazeSim
     from hjepa.planning import planners
 

@@ -97,7 +97,7 @@ def test_vicreg_gradient_pushes_collapsed_embeddings_apart() -> None:
 
 
 def test_vicreg_layout_trap_groups_see_within_layout_collapse() -> None:
-    """EVIDENCE.md #2: a big per-layout offset plus a tiny within-layout signal.
+    """The layout trap: a big per-layout offset plus a tiny within-layout signal.
 
     Batch statistics see plenty of variance (from the layouts) and pay no variance penalty;
     group-wise statistics see that the agent's state barely moves the latent.

@@ -60,8 +60,8 @@ class CollectConfig:
     door_start_prob: float = 0.0
     """Probability that an episode starts on a free cell beside an unlocked door (random
     direction) instead of any free cell. Random walks seldom reach MultiRoom's doors (0.2% of
-    their steps enter one), too seldom to learn toggling and passing them (docs/results.md,
-    session 12); a layout without doors starts anywhere."""
+    their steps enter one), too seldom to learn toggling and passing them (docs/design-notes.md,
+    MultiRoom); a layout without doors starts anywhere."""
     repeat_prob: float = 0.0
     """Momentum: probability of repeating the previous action instead of drawing a new one."""
     action_repeat: int = 1

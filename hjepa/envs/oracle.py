@@ -1,6 +1,6 @@
 """The evaluation oracle of MiniGrid navigation: shortest paths over ``(x, y, dir)`` poses.
 
-BENCHMARK.md measures agents against the physical limit: the fewest left / right / forward
+The benchmark (docs/benchmark.md) measures agents against the physical limit: the fewest left / right / forward
 actions from a start pose to a goal cell, turns counted. :class:`PoseGraph` holds that graph
 (a networkx ``DiGraph`` built by simulating :class:`GridNav` itself, so its edges are the
 simulator's rules by construction) and answers distances with one backward BFS per goal;

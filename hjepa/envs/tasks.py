@@ -2,7 +2,7 @@
 
 A :class:`Task` is a layout, a start pose and a goal cell with the oracle's distance between
 them (:func:`hjepa.envs.oracle.make_tasks` draws them); :class:`DistanceBins` are the suites'
-ordered, non-overlapping distance ranges (BENCHMARK.md), also used by PointMaze's tasks.
+ordered, non-overlapping distance ranges (docs/benchmark.md), also used by PointMaze's tasks.
 """
 
 from __future__ import annotations

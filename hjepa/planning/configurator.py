@@ -136,7 +136,7 @@ class RuleConfigurator:
             down (hierarchical MPC). "cost": they do not search; level 0 plans alone over
             ``flat_horizon`` steps and its rollout is costed by the highest level's critic,
             read in that level's space. "cost" serves when the upper levels' predictors are
-            weaker than their encoders and critics (docs/results.md measures both). "field":
+            weaker than their encoders and critics (docs/design-notes.md, "Critics"). "field":
             level ``field_level`` builds its latent graph over the memory and level 0, planning
             alone over ``flat_horizon`` steps, costs its rollout's last state by that graph's
             distance to the goal, read in level ``field_level``'s space

@@ -1,7 +1,7 @@
 """Planning over a latent graph: a memory of encoded states joined by the world model's edges.
 
 A learned one-step predictor is accurate, but a long open-loop rollout drifts (on the
-``gridmap`` level 0 of docs/results.md the predicted state lands nearest the true next pose
+``gridmap`` level 0 of docs/design-notes.md the predicted state lands nearest the true next pose
 98% of the time after one step, 33% after five and 6% after ten: scripts/graph_probe.py).
 Snapping every prediction back onto a *memory* of real encoded states removes the drift: the nodes are level k's states
 of the offline dataset's distinct observations, and node ``i`` has an edge by action ``a`` to
@@ -10,7 +10,7 @@ Shortest paths on this graph chain one-step predictions over any distance (the l
 idea of SoRB, Eysenbach et al. 2019, and SGM, Emmons et al. 2020, with model edges instead
 of critic edges).
 
-Everything here is a pure function over tensors and callables (STYLE.md), like
+Everything here is a pure function over tensors and callables, like
 :mod:`hjepa.planning.planners`; :class:`LatentGraph` only holds the arrays. The agent learns
 from its own steps: :meth:`LatentGraph.observe` replaces an edge the env contradicted (the
 observed successor wins), SGM's clean-up.
@@ -36,7 +36,7 @@ StepFn = Callable[[Tensor, Tensor], Tensor]
 NO_EDGE = -1
 RADIUS_SCALE = 3.0
 """Default snapping radius, in median gaps between nodes: at 2, a few slightly-off predicted
-turns fell outside it and tore fourrooms graphs apart (docs/results.md, session 6)."""
+turns fell outside it and tore fourrooms graphs apart (docs/design-notes.md, 2026-11-21)."""
 TORN = 1.2
 """A prediction whose nearest node is the node it came from, but whose next-nearest node is
 within the radius and at most this many times as far, is torn between staying and moving: the
@@ -44,12 +44,12 @@ graph keeps the move. A wrong move edge costs the agent one step (it sees the mo
 drops the edge, :meth:`LatentGraph.observe`); a dropped right one can cut the only way through
 a doorway. At 1.5 moves into fourrooms' walls got edges and detours cost SPL (0.98 -> 0.66 on
 one checkpoint); at 1.2 all three doorway exits one mazerooms checkpoint lost kept their edges,
-and gaps left at 1.2 are the loose edges' (:data:`LOOSE`; docs/results.md, session 7)."""
+and gaps left at 1.2 are the loose edges' (:data:`LOOSE`; docs/design-notes.md, 2026-11-22)."""
 LOOSE = 3.0
 """The same rule at a looser ratio gives a second table of edges, used only when the graph's own
 edges hold no path to the target (:meth:`LatentGraph.merged`): a doorway exit predicted at ratio
 1.2-3 then still joins the two halves of a maze, while moves into walls never lengthen a path
-the graph already has (fourrooms seed 1, docs/results.md, session 7)."""
+the graph already has (fourrooms seed 1: 0.60 -> 0.95, docs/design-notes.md)."""
 PROJECTED = 256
 """States wider than this are compared through a fixed random projection (distances kept to
 a few percent: Johnson-Lindenstrauss), so that snapping stays cheap on map states."""
