@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from hjepa.config import ExperimentConfig, apply_overrides, dump_yaml, load_yaml
 from hjepa.errors import ConfigError, HJEPAError, SpecMismatchError
+from hjepa.threads import check_threads
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="a small version that finishes in minutes on a CPU")
     run.add_argument("--out", default=None, help="run folder (default runs/EXPERIMENT)")
     run.add_argument("--resume", action="store_true", help="continue training from OUT/checkpoints/last.ckpt")
+    _threads_arg(run)
     _common(run)
     col = sub.add_parser("collect", help="reward-free offline data from an env, into OUT/data")
     col.add_argument("--env", required=True, help="gymnasium env id (MiniGrid grid worlds, hjepa/MazeRooms-v0, "
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--steps", type=int, default=None, help="optimisation steps")
     tr.add_argument("--resume", action="store_true",
                     help="continue from OUT/checkpoints/last.ckpt with its config (more --levels: grow the stack)")  # fmt: skip
+    _threads_arg(tr)
     _common(tr)
     ev = sub.add_parser("evaluate", help="run the agents on seeded, distance-binned tasks; writes results.json")
     ev.add_argument("--checkpoint", required=True, help="a .ckpt file or a run folder")
@@ -69,8 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=None, help="episodes per agent (split equally over the bins)")
     ev.add_argument("--out", required=True, help="folder for results.json, report.md and plots/")
     _agents_arg(ev)
-    ev.add_argument("--threads", type=int, default=None,
-                    help="CPU threads for planning (default: torch's; 1 when runs share the machine)")  # fmt: skip
+    _threads_arg(ev)
     _common(ev)
     be = sub.add_parser("bench", help="a suite of BENCHMARK.md end to end: collect, train, evaluate, report")
     be.add_argument("--suite", required=True, help="fourrooms, fourrooms-random, mazerooms, multiroom, "
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--levels", type=int, default=None, help="number of levels (ablation: keep the first K)")
     be.add_argument("--episodes", type=int, default=None, help="episodes per agent (split equally over the bins)")
     _agents_arg(be)
+    _threads_arg(be)
     _common(be)
     ins = sub.add_parser("inspect", help="per-level predictions, embedding health, plan traces, critic maps, plots")
     ins.add_argument("--checkpoint", required=True, help="a .ckpt file or a run folder")
@@ -90,8 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="index of the evaluation task to trace, as `hjepa bench --quick` draws them (default: the longest)")  # fmt: skip
     ins.add_argument("--max-steps", type=int, default=None, help="env steps before the traced episode stops")
     ins.add_argument("--no-gif", action="store_true", help="skip the animated GIF of the episode")
+    _threads_arg(ins)
     _common(ins)
     return parser
+
+
+def _threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for torch (default: 1 for a small model or a busy machine, else the free "
+                        "cores up to 4; hjepa.threads)")  # fmt: skip
 
 
 def _agents_arg(p: argparse.ArgumentParser) -> None:
@@ -106,7 +116,10 @@ def _base_config(preset: ExperimentConfig, args: argparse.Namespace) -> Experime
 
 
 def _finish_config(cfg: ExperimentConfig, args: argparse.Namespace) -> ExperimentConfig:
-    """Apply --seed, --device and --set, in that order (--set wins)."""
+    """Apply --seed, --device, --threads and --set, in that order (--set wins)."""
+    if getattr(args, "threads", None) is not None:
+        check_threads(args.threads)
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, num_threads=args.threads))
     if args.seed is not None:
         cfg = dataclasses.replace(cfg, seed=args.seed, data=dataclasses.replace(cfg.data, seed=args.seed))
     if args.device:
@@ -209,6 +222,18 @@ def configurator_with(base: object, pairs: list[str]) -> object:
     return dataclasses.replace(base, **changes)
 
 
+def _checkpoint_config(args: argparse.Namespace) -> ExperimentConfig:
+    """The checkpoint's config; gives torch ``--threads`` threads, else as many as suit its model."""
+    from hjepa.checkpoint import read_checkpoint
+    from hjepa.config import from_dict
+    from hjepa.threads import set_threads
+
+    check_threads(args.threads)  # before the slow read
+    ckpt = read_checkpoint(args.checkpoint)
+    set_threads(args.threads, sum(v.numel() for k, v in ckpt["state_dict"].items() if k.startswith("stack.")))
+    return from_dict(ExperimentConfig, ckpt["hyper_parameters"]["config"])
+
+
 def _per_bin(args: argparse.Namespace, suite: object) -> int | None:
     if args.episodes is None:
         return None
@@ -218,19 +243,13 @@ def _per_bin(args: argparse.Namespace, suite: object) -> int | None:
 
 
 def cmd_evaluate(args: argparse.Namespace, console: Console) -> None:
-    from hjepa.experiments.bench import config_from_checkpoint, evaluate_checkpoint, get_suite, suite_for_env
+    from hjepa.experiments.bench import evaluate_checkpoint, get_suite, suite_for_env
 
     _check_configurator(args)  # before any slow work
     if args.overrides or args.config:  # they configure training; the checkpoint fixes the model
         raise ConfigError("hjepa evaluate runs the checkpoint's own config, so --set and --config do nothing here; "
                           "plan differently with --configurator KEY=VALUE, and set CPU threads with --threads N.")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {args.threads}.")
-        import torch
-
-        torch.set_num_threads(args.threads)
-    cfg = config_from_checkpoint(args.checkpoint)
+    cfg = _checkpoint_config(args)
     env = args.env or cfg.data.env_id
     if args.env and args.env != cfg.data.env_id:
         raise SpecMismatchError(f"The checkpoint was trained on '{cfg.data.env_id}', not '{args.env}'.")
@@ -267,10 +286,10 @@ def _levels_arg(text: str | None) -> tuple[int, ...] | None:
 def cmd_inspect(args: argparse.Namespace, console: Console) -> None:
     from hjepa.envs.oracle import make_tasks
     from hjepa.errors import NotNavigationEnvError, UnknownNameError
-    from hjepa.experiments.bench import config_from_checkpoint, grid_env_actions, suite_for_env
+    from hjepa.experiments.bench import grid_env_actions, suite_for_env
     from hjepa.inspection import HorizonErrors, InspectConfig, inspect_checkpoint, prediction_table, summary_table
 
-    cfg = config_from_checkpoint(args.checkpoint)
+    cfg = _checkpoint_config(args)
     tasks, max_steps, conf = None, 100, None
     try:  # the suite's quick tasks, so that --episode I is task I of `hjepa bench --quick`
         suite = suite_for_env(cfg.data.env_id)

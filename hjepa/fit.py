@@ -28,6 +28,8 @@ from hjepa.critic import CriticReport, train_critics
 from hjepa.csvlog import MetricsCSV
 from hjepa.datamodule import WindowDataModule
 from hjepa.io import write_bytes_with
+from hjepa.stack import count_parameters
+from hjepa.threads import set_threads
 from hjepa.training import HJEPAModule
 
 
@@ -131,8 +133,6 @@ def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: b
             on disk is the last good one).
     """
     out, t = Path(out), cfg.train
-    if t.num_threads:
-        torch.set_num_threads(t.num_threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_path = out / "checkpoints" / "last.ckpt"
     dm = WindowDataModule(data_path, cfg.window, t.batch_size, t.steps, cfg.seed, t.val_fraction, t.val_batches)
@@ -141,6 +141,7 @@ def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: b
         warnings.warn(f"--resume: no checkpoint at '{ckpt_path}' yet; training starts at step 0.", stacklevel=2)
     module = HJEPAModule(to_dict(cfg), dm.data.obs_spec.to_dict(), dm.data.action_spec.to_dict(), str(dm.data.path),
                          frozen_levels=plan.frozen_levels)  # fmt: skip
+    set_threads(t.num_threads or None, count_parameters(module.stack, trainable_only=False))
     if plan.mode == "grow":
         load_lower_levels(module, plan.checkpoint, plan.old_levels)
         _keep_before_growth(out, ckpt_path, plan)
