@@ -19,7 +19,7 @@ from hjepa.checkpoint import load_module, read_checkpoint
 from hjepa.config import ExperimentConfig, from_dict
 from hjepa.data.storage import OfflineDataset
 from hjepa.envs.tasks import FOURROOMS_BINS, DistanceBins
-from hjepa.errors import DatasetError, UnknownNameError
+from hjepa.errors import DatasetError, SpecMismatchError, UnknownNameError
 from hjepa.io import write_json, write_text
 from hjepa.metrics import results_document
 from hjepa.planning.configurator import RuleConfigurator
@@ -122,6 +122,17 @@ def suite_for_env(env_id: str) -> Suite:
         if suite.experiment(quick=True).data.env_id == env_id and not suite.held_out:
             return suite
     raise UnknownNameError(f"No suite evaluates '{env_id}'. Suites: {', '.join(SUITES)}.")
+
+
+def check_suite_env(suite: Suite, env_id: str) -> None:
+    """:class:`SpecMismatchError` unless ``suite``'s tasks are drawn in ``env_id``."""
+    expected = suite.experiment(quick=True).data.env_id
+    if env_id == expected:
+        return
+    own = [s.name for s in SUITES.values() if s.experiment(quick=True).data.env_id == env_id]
+    hint = f"its suites: {', '.join(own)}" if own else "no suite draws tasks there"
+    raise SpecMismatchError(f"Suite '{suite.name}' draws its tasks in '{expected}', but the model is trained on "
+                            f"'{env_id}' ({hint}). Pick the suite of the model's env, or train on the suite's.")
 
 
 def bench(suite: Suite, cfg: ExperimentConfig, out: str | Path, quick: bool, eval_cfg: EvalConfig | None = None,

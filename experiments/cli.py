@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="a small version that finishes in minutes on a CPU")
     run.add_argument("--out", default=None, help="run folder (default runs/EXPERIMENT)")
     run.add_argument("--resume", action="store_true", help="continue training from OUT/checkpoints/last.ckpt")
+    run.add_argument("--levels", type=int, default=None, help="number of levels (keep the first K or add temporal levels)")
     _threads_arg(run)
     _common(run)
     col = sub.add_parser("collect", help="reward-free offline data from an env, into OUT/data")
@@ -68,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="run the agents on seeded, distance-binned tasks; writes results.json")
     ev.add_argument("--checkpoint", required=True, help="a .ckpt file or a run folder")
     ev.add_argument("--env", default=None, help="env id (default: the checkpoint's); picks the suite's tasks")
-    ev.add_argument("--suite", default=None, help="evaluate on this suite's tasks instead")
+    ev.add_argument("--suite", default=None, help="the suite whose tasks to run (default: the one of the checkpoint's env; "
+                    "it must draw its tasks in that env)")  # fmt: skip
     ev.add_argument("--episodes", type=int, default=None, help="episodes per agent (split equally over the bins)")
     ev.add_argument("--out", required=True, help="folder for results.json, report.md and plots/")
     _agents_arg(ev)
@@ -129,14 +131,17 @@ def _finish_config(cfg: ExperimentConfig, args: argparse.Namespace) -> Experimen
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> None:
-    from hjepa.experiments.presets import get_experiment
+    from hjepa.experiments.presets import get_experiment, with_levels
     from hjepa.experiments.runner import run_experiment
 
-    cfg = _finish_config(_base_config(get_experiment(args.experiment, quick=args.quick, seed=args.seed or 0), args), args)
+    cfg = _base_config(get_experiment(args.experiment, quick=args.quick, seed=args.seed or 0), args)
+    cfg = _finish_config(with_levels(cfg, args.levels) if args.levels is not None else cfg, args)
+    from hjepa.experiments.bench import SUITES, check_suite_env, evaluate_checkpoint
+
+    if args.experiment in SUITES:  # before any slow work
+        check_suite_env(SUITES[args.experiment], cfg.data.env_id)
     out = Path(args.out or f"runs/{args.experiment}{'-quick' if args.quick else ''}")
     result = run_experiment(cfg, out, resume=args.resume, console=console)
-    from hjepa.experiments.bench import SUITES, evaluate_checkpoint
-
     if args.experiment in SUITES:
         evaluate_checkpoint(result.train.checkpoint, SUITES[args.experiment], out / "eval", args.quick, console=console, run=result)
     console.print(f"Run folder: {result.out} (config.yaml, data/, checkpoints/last.ckpt, metrics.csv, report.md, plots/, eval/)")
@@ -243,7 +248,7 @@ def _per_bin(args: argparse.Namespace, suite: object) -> int | None:
 
 
 def cmd_evaluate(args: argparse.Namespace, console: Console) -> None:
-    from hjepa.experiments.bench import evaluate_checkpoint, get_suite, suite_for_env
+    from hjepa.experiments.bench import check_suite_env, evaluate_checkpoint, get_suite, suite_for_env
 
     _check_configurator(args)  # before any slow work
     if args.overrides or args.config:  # they configure training; the checkpoint fixes the model
@@ -254,6 +259,7 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> None:
     if args.env and args.env != cfg.data.env_id:
         raise SpecMismatchError(f"The checkpoint was trained on '{cfg.data.env_id}', not '{args.env}'.")
     suite = get_suite(args.suite) if args.suite else suite_for_env(env)
+    check_suite_env(suite, env)
     seed = cfg.seed if args.seed is None else args.seed
     evaluate_checkpoint(args.checkpoint, suite, args.out, quick=False, eval_cfg=_eval_config(args, suite, seed),
                         console=console, per_bin=_per_bin(args, suite))  # fmt: skip
@@ -261,7 +267,7 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> None:
 
 
 def cmd_bench(args: argparse.Namespace, console: Console) -> None:
-    from hjepa.experiments.bench import bench, get_suite
+    from hjepa.experiments.bench import bench, check_suite_env, get_suite
     from hjepa.experiments.presets import with_levels
 
     suite = get_suite(args.suite)
@@ -269,6 +275,7 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> None:
     if args.levels is not None:
         cfg = with_levels(cfg, args.levels)
     cfg = _finish_config(cfg, args)
+    check_suite_env(suite, cfg.data.env_id)
     out = Path(args.out or f"runs/bench-{suite.name}{'-quick' if args.quick else ''}")
     bench(suite, cfg, out, args.quick, _eval_config(args, suite, cfg.seed), console, _per_bin(args, suite))
     console.print(f"Wrote {out / 'results.json'}, report.md and plots/.")

@@ -137,6 +137,12 @@ def test_bad_override(capsys: pytest.CaptureFixture[str], tmp_path: Path, overri
     assert_user_error(code, err, override.split("=")[0].split(".")[-1], *fragments)
 
 
+def test_override_beyond_the_stack_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "run", "debug", "--out", str(tmp_path / "r"), "--set", "levels.3.kind=temporal")
+    assert_user_error(code, err, "'3' is not a valid index (0..2)", "--levels K")
+    assert not (tmp_path / "r").exists()
+
+
 def test_bad_override_on_collect(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run_cli(capsys, "collect", "--env", ENV, "--transitions", "100", "--out", str(tmp_path / "c"),
                            "--set", "data.layouts=sideways")  # fmt: skip
@@ -223,7 +229,7 @@ def test_train_episodes_shorter_than_the_window(capsys: pytest.CaptureFixture[st
                                                 tmp_path: Path) -> None:  # fmt: skip
     # 100-step episodes (101 observations) cannot hold a window of 5 * 5 * 5 + 1 = 126 observations
     code, _, err = run_cli(capsys, *train_argv(grid_data, tmp_path / "t", "levels.1.stride=5", "levels.2.stride=5",
-                                               "levels.3.stride=5"))  # fmt: skip
+                                               "levels.3.stride=5"), "--levels", "4")  # fmt: skip
     assert_user_error(code, err, "no episode of at least 126 observations")
 
 
@@ -373,6 +379,18 @@ def test_bench_unknown_suite(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 def test_bench_unknown_agent(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run_cli(capsys, "bench", "--suite", "debug", "--agents", "hjepa,greedy", "--out", str(tmp_path / "b"))
     assert_user_error(code, err, "Unknown agent(s) ['greedy']", "oracle")
+
+
+def test_bench_suite_on_another_env_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from hjepa.config import dump_yaml
+    from hjepa.experiments.presets import fourrooms
+
+    (tmp_path / "fr.yaml").write_text(dump_yaml(fourrooms(quick=True)))
+    code, _, err = run_cli(capsys, "bench", "--suite", "debug", "--config", str(tmp_path / "fr.yaml"),
+                           "--out", str(tmp_path / "b"))  # fmt: skip
+    assert_user_error(code, err, "Suite 'debug' draws its tasks in 'MiniGrid-Empty-8x8-v0'",
+                      "trained on 'MiniGrid-FourRooms-v0'", "fourrooms")  # fmt: skip
+    assert not (tmp_path / "b").exists()
 
 
 def test_evaluate_missing_checkpoint(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
