@@ -233,6 +233,24 @@ def test_train_episodes_shorter_than_the_window(capsys: pytest.CaptureFixture[st
     assert_user_error(code, err, "no episode of at least 126 observations")
 
 
+def test_train_refuses_a_config_of_another_env(capsys: pytest.CaptureFixture[str], grid_data: Path,
+                                               tmp_path: Path) -> None:  # fmt: skip
+    from hjepa.config import dump_yaml
+    from hjepa.experiments.presets import fourrooms
+
+    (tmp_path / "fr.yaml").write_text(dump_yaml(fourrooms(quick=True)))
+    code, _, err = run_cli(capsys, *train_argv(grid_data, tmp_path / "t"), "--config", str(tmp_path / "fr.yaml"))
+    assert_user_error(code, err, "does not describe the dataset", "env_id 'MiniGrid-FourRooms-v0' (config) against "
+                      f"'{ENV}' (dataset)", "hjepa collect --config")  # fmt: skip
+    assert not (tmp_path / "t" / "checkpoints").exists()
+
+
+def test_train_refuses_a_config_with_other_actions(capsys: pytest.CaptureFixture[str], grid_data: Path,
+                                                   tmp_path: Path) -> None:  # fmt: skip
+    code, _, err = run_cli(capsys, *train_argv(grid_data, tmp_path / "t", "data.action_subset=[left, forward]"))
+    assert_user_error(code, err, "action_subset ['left', 'forward'] (config) against ['left', 'right', 'forward'] (dataset)")
+
+
 def test_train_image_dataset_with_grid_level(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     run = tmp_path / "img"
     code, _, err = run_cli(capsys, "collect", "--env", ENV, "--transitions", "200", "--out", str(run), "--obs-mode", "image")
