@@ -19,7 +19,7 @@ from hjepa.checkpoint import load_module, read_checkpoint
 from hjepa.config import ExperimentConfig, from_dict
 from hjepa.data.storage import OfflineDataset
 from hjepa.envs.tasks import FOURROOMS_BINS, DistanceBins
-from hjepa.errors import DatasetError, SpecMismatchError, UnknownNameError
+from hjepa.errors import DatasetError, SpecMismatchError, UnknownNameError, did_you_mean
 from hjepa.io import write_json, write_text
 from hjepa.metrics import results_document
 from hjepa.planning.configurator import RuleConfigurator
@@ -112,16 +112,18 @@ def grid_env_actions(cfg: ExperimentConfig) -> tuple[int, ...]:
 
 def get_suite(name: str) -> Suite:
     if name not in SUITES:
-        raise UnknownNameError(f"Unknown suite '{name}'. Suites: {', '.join(SUITES)}.")
+        raise UnknownNameError(f"Unknown suite '{name}'. Suites: {', '.join(SUITES)}.{did_you_mean(name, SUITES)}")
     return SUITES[name]
 
 
 def suite_for_env(env_id: str) -> Suite:
     """The suite whose experiment collects in ``env_id`` (for ``hjepa evaluate --env``)."""
+    envs = {}
     for suite in SUITES.values():
+        envs.setdefault(suite.experiment(quick=True).data.env_id, suite)
         if suite.experiment(quick=True).data.env_id == env_id and not suite.held_out:
             return suite
-    raise UnknownNameError(f"No suite evaluates '{env_id}'. Suites: {', '.join(SUITES)}.")
+    raise UnknownNameError(f"No suite evaluates '{env_id}'. Suites: {', '.join(SUITES)}.{did_you_mean(env_id, envs)}")
 
 
 def check_suite_env(suite: Suite, env_id: str) -> None:

@@ -127,7 +127,20 @@ def _finish_config(cfg: ExperimentConfig, args: argparse.Namespace) -> Experimen
     if args.device:
         accel = "gpu" if args.device == "cuda" else args.device
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, accelerator=accel))
-    return apply_overrides(cfg, args.overrides)
+    cfg = apply_overrides(cfg, args.overrides)
+    _check_kinds(cfg)
+    return cfg
+
+
+def _check_kinds(cfg: ExperimentConfig) -> None:
+    """Look up the level kinds and the regulariser, so that a typo stops the command before it
+    collects or trains anything."""
+    from hjepa.registry import get_level_kind
+    from hjepa.regularizers import build_regularizer
+
+    for level in cfg.levels:
+        get_level_kind(level.kind)
+    build_regularizer(cfg.loss.regularizer)
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> None:

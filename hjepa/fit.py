@@ -139,8 +139,8 @@ def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: b
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_path = out / "checkpoints" / "last.ckpt"
     dm = WindowDataModule(data_path, cfg.window, t.batch_size, t.steps, cfg.seed, t.val_fraction, t.val_batches)
-    check_config_fits_data(cfg, dm.data.meta, data_path)
     plan = plan_resume(ckpt_path, cfg, dm.data.obs_spec, dm.data.action_spec) if resume else ResumePlan("fresh")
+    check_config_fits_data(cfg, dm.data.meta, data_path)  # after the resume checks, which say more
     if resume and plan.mode == "fresh":
         warnings.warn(f"--resume: no checkpoint at '{ckpt_path}' yet; training starts at step 0.", stacklevel=2)
     module = HJEPAModule(to_dict(cfg), dm.data.obs_spec.to_dict(), dm.data.action_spec.to_dict(), str(dm.data.path),

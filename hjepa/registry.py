@@ -8,12 +8,11 @@ first lookup; third-party kinds register by importing their module (or through t
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Callable, TypeVar
 
-from hjepa.errors import UnknownNameError
+from hjepa.errors import UnknownNameError, did_you_mean
 
 if TYPE_CHECKING:
     from hjepa.level import Level
@@ -51,10 +50,8 @@ def get_level_kind(name: str) -> type["Level"]:
     """The class registered as ``name``; :class:`UnknownNameError` with suggestions if none."""
     _load_builtins()
     if name not in _LEVELS:
-        close = difflib.get_close_matches(name, _LEVELS, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise UnknownNameError(
-            f"Unknown level kind '{name}'. Registered kinds: {', '.join(sorted(_LEVELS))}.{hint} "
+            f"Unknown level kind '{name}'. Registered kinds: {', '.join(sorted(_LEVELS))}.{did_you_mean(name, _LEVELS)} "
             "A new kind is a Level subclass decorated with @register_level(name)."
         )
     return _LEVELS[name]

@@ -77,6 +77,26 @@ def test_run_unknown_experiment(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["run", "fourroom"], ("Unknown experiment 'fourroom'", "Did you mean 'fourrooms'")),
+        (["bench", "--suite", "mazeroom"], ("Unknown suite 'mazeroom'", "Did you mean 'mazerooms'")),
+        (["bench", "--suite", "debug", "--agents", "hjepa,flta"], ("Unknown agent(s) ['flta']", "Did you mean 'flat'")),
+        (["collect", "--env", "MiniGrid-FourRoom-v0", "--transitions", "10"],
+         ("Unknown environment id", "Did you mean 'MiniGrid-FourRooms-v0'")),
+        (["run", "debug", "--set", "levels.1.kind=temporl"], ("Unknown level kind 'temporl'", "Did you mean 'temporal'")),
+        (["run", "debug", "--set", "loss.regularizer.kind=vicrge"], ("Did you mean 'vicreg'",)),
+    ],
+    ids=["experiment", "suite", "agent", "env", "level-kind", "regularizer"],
+)
+def test_typos_get_a_suggestion(capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str],
+                                fragments: tuple[str, ...]) -> None:  # fmt: skip
+    code, _, err = run_cli(capsys, *argv, "--out", str(tmp_path / "o"))
+    assert_user_error(code, err, *fragments)
+    assert not (tmp_path / "o").exists()
+
+
 def test_collect_unknown_env_id(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run_cli(capsys, "collect", "--env", "MiniGrid-Nope-v0", "--transitions", "100",
                            "--out", str(tmp_path / "c"))  # fmt: skip
