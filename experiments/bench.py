@@ -118,11 +118,10 @@ def get_suite(name: str) -> Suite:
 
 def suite_for_env(env_id: str) -> Suite:
     """The suite whose experiment collects in ``env_id`` (for ``hjepa evaluate --env``)."""
-    envs = {}
     for suite in SUITES.values():
-        envs.setdefault(suite.experiment(quick=True).data.env_id, suite)
         if suite.experiment(quick=True).data.env_id == env_id and not suite.held_out:
             return suite
+    envs = [suite.experiment(quick=True).data.env_id for suite in SUITES.values()]
     raise UnknownNameError(f"No suite evaluates '{env_id}'. Suites: {', '.join(SUITES)}.{did_you_mean(env_id, envs)}")
 
 
