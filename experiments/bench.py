@@ -21,6 +21,7 @@ from hjepa.data.storage import OfflineDataset
 from hjepa.envs.tasks import FOURROOMS_BINS, DistanceBins
 from hjepa.errors import DatasetError, SpecMismatchError, UnknownNameError, did_you_mean
 from hjepa.io import write_json, write_text
+from hjepa.logs import make_console
 from hjepa.metrics import results_document
 from hjepa.planning.configurator import RuleConfigurator
 from hjepa.plots import plot_pred_error_by_horizon, plot_success_by_bin
@@ -139,7 +140,7 @@ def check_suite_env(suite: Suite, env_id: str) -> None:
 def bench(suite: Suite, cfg: ExperimentConfig, out: str | Path, quick: bool, eval_cfg: EvalConfig | None = None,
           console: Console | None = None, per_bin: int | None = None) -> dict:  # fmt: skip
     """Collect, train (world model and critics), evaluate every agent, write the report."""
-    console = console or Console()
+    console = console or make_console()
     run = run_experiment(cfg, out, console=console)
     return evaluate_checkpoint(run.train.checkpoint, suite, out, quick, eval_cfg, console, run, per_bin)
 
@@ -148,7 +149,7 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
                         console: Console | None = None, run: RunResult | None = None,
                         per_bin: int | None = None) -> dict:  # fmt: skip
     """Evaluate a trained checkpoint on ``suite``'s tasks; writes results.json, report.md, plots."""
-    console, out = console or Console(), Path(out)
+    console, out = console or make_console(), Path(out)
     module = load_module(ckpt)
     stack, cfg = module.stack, module.cfg
     data = _dataset_of(module.hparams.get("data_path", ""), ckpt)
@@ -159,8 +160,9 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     torch.manual_seed(cfg.seed)
     agents, records = evaluate_agents(stack, cfg.data.env_id, tasks, list(suite.bins), eval_cfg, console.is_terminal,
                                       planning_memory(data, eval_cfg))  # fmt: skip
-    doc = results_document(suite.name, quick, cfg.seed, "cpu", stack.num_levels, _train_figures(run),
-                           agents, levels_report(stack, data, seed=cfg.seed),
+    trained_on = {"device": "unknown", "precision": "unknown", **module.trained_on}  # older checkpoints lack it
+    doc = results_document(suite.name, quick, cfg.seed, trained_on["device"], stack.num_levels, _train_figures(run),
+                           agents, levels_report(stack, data, seed=cfg.seed), precision=trained_on["precision"],
                            command=_command(), flat_width=_flat_width(stack, records, eval_cfg))  # fmt: skip
     write_json(out / "results.json", doc)
     write_json(out / "episodes.json", [dataclasses.asdict(r) for r in records])

@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from hjepa.config import ExperimentConfig, apply_overrides, dump_yaml, load_yaml
 from hjepa.errors import ConfigError, HJEPAError, SpecMismatchError
+from hjepa.logs import make_console
 from hjepa.threads import check_threads
 
 EXIT_USER_ERROR = 2
@@ -339,7 +340,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], None]] = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hjepa`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    console, err = Console(), Console(stderr=True)
+    console, err = make_console(), make_console(stderr=True)
     try:
         COMMANDS[args.command](args, console)
     except HJEPAError as exc:

@@ -17,6 +17,7 @@ from hjepa.data.storage import OfflineDataset
 from hjepa.errors import DatasetError
 from hjepa.fit import TrainResult, fit
 from hjepa.io import write_text
+from hjepa.logs import make_console
 from hjepa.report import level_summary, plot_losses, read_metrics, summary_table
 
 
@@ -49,7 +50,7 @@ def ensure_data(cfg: ExperimentConfig, out: Path, console: Console) -> tuple[Pat
 def run_experiment(cfg: ExperimentConfig, out: str | Path, resume: bool = False, console: Console | None = None) -> RunResult:
     """Collect, train and summarise; writes config.yaml, data/, checkpoints/, metrics.csv,
     report.md and plots/ under ``out``."""
-    console = console or Console()
+    console = console or make_console()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", dump_yaml(cfg))

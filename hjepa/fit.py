@@ -30,6 +30,7 @@ from hjepa.data.storage import DatasetMeta
 from hjepa.datamodule import WindowDataModule
 from hjepa.errors import SpecMismatchError
 from hjepa.io import write_bytes_with
+from hjepa.logs import silence_known_noise
 from hjepa.stack import count_parameters
 from hjepa.threads import set_threads
 from hjepa.training import HJEPAModule
@@ -136,6 +137,7 @@ def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: b
             on disk is the last good one).
     """
     out, t = Path(out), cfg.train
+    silence_known_noise()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_path = out / "checkpoints" / "last.ckpt"
     dm = WindowDataModule(data_path, cfg.window, t.batch_size, t.steps, cfg.seed, t.val_fraction, t.val_batches)

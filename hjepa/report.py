@@ -84,7 +84,8 @@ def plot_losses(metrics: dict[str, list[tuple[int, float]]], num_levels: int, pa
     axes[0].set(title="one-step prediction error / target spread", xlabel="step", yscale="log")
     axes[1].set(title="one-step nearest-neighbour accuracy", xlabel="step", ylim=(0, 1))
     for ax in axes:
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # no series logged yet (a very short run): no legend
+            ax.legend()
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:
