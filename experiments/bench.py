@@ -26,6 +26,7 @@ from hjepa.metrics import results_document
 from hjepa.planning.configurator import RuleConfigurator
 from hjepa.plots import plot_pred_error_by_horizon, plot_success_by_bin
 from hjepa.probe import levels_report
+from hjepa.report import MAP_NOTE, dim_cell
 from hjepa.experiments import presets
 from hjepa.experiments.evaluate import EvalConfig, calls_per_decision, evaluate_agents, planning_memory, suite_tasks
 from hjepa.experiments.runner import RunResult, run_experiment
@@ -224,8 +225,10 @@ def results_markdown(doc: dict) -> str:
     if doc.get("command"):
         lines += [f"Produced by: `{doc['command']}`", ""]
     t = doc["train"]
-    lines += [f"Seed {doc['seed']}, device {doc['device']}, {doc['levels']} levels. Training: {t['steps']} steps, "
-              f"{t['wall_s']:.0f} s, {t['samples_per_s']:.0f} samples/s, peak memory {t['peak_mem_mb']:.0f} MB.", ""]  # fmt: skip
+    trained = f" Training: {t['steps']} steps, {t['wall_s']:.0f} s, {t['samples_per_s']:.0f} samples/s, peak " \
+              f"memory {t['peak_mem_mb']:.0f} MB." if t["steps"] else ""  # evaluate-only: no training ran  # fmt: skip
+    lines += [f"Seed {doc['seed']}, trained on {doc['device']} ({doc.get('precision', 'unknown')}), "
+              f"{doc['levels']} levels.{trained}", ""]  # fmt: skip
     head = ["agent", "episodes", "success", "95% CI", "SPL"] + [f"{b} success / SPL" for b in bins] + ["calls/step", "ms/step median", "p95"]
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for name, a in doc["agents"].items():
@@ -238,8 +241,9 @@ def results_markdown(doc: dict) -> str:
               "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for r in doc["levels_report"]:
         fmt = lambda xs: ", ".join(f"{x:.3f}" for x in xs)  # noqa: E731
-        lines.append(f"| {r['level']} | {r['tau']} | {r['dim']} | {fmt(r['pred_error_by_horizon'])} | "
+        lines.append(f"| {r['level']} | {r['tau']} | {dim_cell(r)} | {fmt(r['pred_error_by_horizon'])} | "
                      f"{fmt(r.get('copy_error_by_horizon', []))} | {r['std_min']:.3f} | {r['effective_rank']:.1f} |")  # fmt: skip
+    lines += ["", MAP_NOTE] if any(r.get("map") for r in doc["levels_report"]) else []
     lines += ["", "![success by bin](plots/success_by_bin.png)", "![prediction error](plots/pred_error_by_horizon.png)", ""]
     return "\n".join(lines)
 

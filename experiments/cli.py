@@ -24,13 +24,17 @@ EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+TRAINING_DEVICE = "training accelerator (default: auto, a GPU when present); agents plan on the CPU"
+
+
+def _common(p: argparse.ArgumentParser, device: str | None = TRAINING_DEVICE) -> None:
+    """The options every command takes; ``--device`` (with help ``device``) where it does something."""
     p.add_argument("--config", metavar="FILE.yaml", help="start from this config instead of the preset")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="dotted override, repeatable (e.g. --set levels.0.dim=128 --set train.steps=500)")  # fmt: skip
     p.add_argument("--seed", type=int, default=None, help="seed for data, initialisation and evaluation")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "gpu"], default=None,
-                   help="training accelerator (default: auto, a GPU when present)")  # fmt: skip
+    if device:
+        p.add_argument("--device", choices=["auto", "cpu", "cuda", "gpu"], default=None, help=device)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -57,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--layouts", choices=["fixed", "random"], default=None, help="one layout, or a new one per episode")
     col.add_argument("--obs-mode", choices=["grid", "image", "state"], default=None,
                      help="symbolic grid or top-down RGB (MiniGrid); state vector or top-down RGB (PointMaze)")  # fmt: skip
-    _common(col)
+    _common(col, device="training accelerator written into OUT/config.yaml (collection itself runs on the CPU)")
     tr = sub.add_parser("train", help="train the stack jointly on a dataset")
     tr.add_argument("--data", required=True, help="a data/ folder, or a run folder holding one")
     tr.add_argument("--out", required=True, help="run folder for checkpoints and metrics")
@@ -76,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", required=True, help="folder for results.json, report.md and plots/")
     _agents_arg(ev)
     _threads_arg(ev)
-    _common(ev)
-    be = sub.add_parser("bench", help="a suite of BENCHMARK.md end to end: collect, train, evaluate, report")
+    _common(ev, device=None)  # the agents plan on the CPU
+    be = sub.add_parser("bench", help="a suite of docs/benchmark.md end to end: collect, train, evaluate, report")
     be.add_argument("--suite", required=True, help="fourrooms, fourrooms-random, mazerooms, multiroom, "
                     "pointmaze-medium, pointmaze-large, pointmaze-giant (or debug)")  # fmt: skip
     be.add_argument("--quick", action="store_true", help="the small version (minutes on a CPU)")
@@ -97,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--max-steps", type=int, default=None, help="env steps before the traced episode stops")
     ins.add_argument("--no-gif", action="store_true", help="skip the animated GIF of the episode")
     _threads_arg(ins)
-    _common(ins)
+    _common(ins, device=None)  # inspection runs on the CPU
     return parser
 
 

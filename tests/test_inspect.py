@@ -209,6 +209,22 @@ def test_embedding_view_on_the_layout(tiny_ckpt: Path) -> None:
     assert 1.0 <= view.eff_rank <= 16.0
 
 
+def test_embedding_plot_reference_follows_the_regularizer(tiny_ckpt: Path) -> None:
+    from hjepa.config import RegularizerConfig
+    from hjepa.inspection import plot_embeddings
+
+    view = embedding_view(layout_bank(load_source(tiny_ckpt).stack, LayoutOracle(ENV).nav(0)), 0)
+    cases = {"vicreg": RegularizerConfig(), "sigreg": RegularizerConfig(kind="sigreg"),
+             "off": RegularizerConfig(weight=0.0), "no hinge": RegularizerConfig(var_weight=0.0)}  # fmt: skip
+    labels = {}
+    for name, reg in cases.items():
+        ax = plot_embeddings(view, reg).axes[0]
+        labels[name] = [line.get_label() for line in ax.get_lines()]
+    assert labels["vicreg"] == ["VICReg hinge: std >= 1 over training batches within a layout (not over these observations)"]
+    assert labels["sigreg"] == ["SIGReg: unit-Gaussian projections over training batches"]
+    assert labels["off"] == labels["no hinge"] == []
+
+
 def test_figures_of_known_geometry() -> None:
     rng = np.random.default_rng(0)
     line = torch.from_numpy(np.outer(np.arange(50.0), [1.0, 2.0, 0.0]) + rng.normal(0, 0.01, (50, 3)))

@@ -140,7 +140,7 @@ def _dataset_views(src: Source, levels: list[int], cfg: InspectConfig, seed: int
         doc["embeddings"].append({"level": k, "dim": view.dim, "std_min": view.std_min, "std_mean": float(view.std.mean()),
                                   "eff_rank": view.eff_rank, "explained_2d": [float(v) for v in view.explained],
                                   "position_r2": view.position_r2, "observations": len(view.pose)})  # fmt: skip
-        files.append(save_figure(plot_embeddings(view), plots / f"embeddings_level{k}.png"))
+        files.append(save_figure(plot_embeddings(view, src.cfg.loss.regularizer), plots / f"embeddings_level{k}.png"))
     doc["neighbours"] = []
     for view in neighbour_views(stack, data, levels, cfg.examples, cfg.neighbours, seed):
         (hit, copy), (hit1, copy1), (cell, cell_moved, moved) = view.top_k(), view.top_k(1), view.cell_hits()
@@ -243,6 +243,9 @@ def inspect_markdown(doc: dict[str, Any]) -> str:
               "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     lines += [f"| {e['level']} | {e['dim']} | {e['std_min']:.3f} | {e['std_mean']:.3f} | {e['eff_rank']:.1f} | "
               f"{fmt(e['explained_2d'])} | {e['position_r2']:.2f} |" for e in doc["embeddings"]]  # fmt: skip
+    lines += ["", "std is per state dimension over the dataset's distinct observations: a dimension that never changes "
+              "(e.g. a map level's wall cells) has std 0 without collapse; the effective rank says how many directions "
+              "the states spread in."]  # fmt: skip
     lines += ["", "## Nearest neighbours of one-step predictions", "",
               "| level | tau | true target in top-k (pred / copy) | top-1 (pred / copy) | median rank | top-1 on the true cell "
               "(all / when the agent moved) | distinct obs |", "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
