@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="index of the evaluation task to trace, as `hjepa bench --quick` draws them (default: the longest)")  # fmt: skip
     ins.add_argument("--max-steps", type=int, default=None, help="env steps before the traced episode stops")
     ins.add_argument("--no-gif", action="store_true", help="skip the animated GIF of the episode")
+    _configurator_arg(ins)
     _threads_arg(ins)
     _common(ins, device=None)  # inspection runs on the CPU
     return parser
@@ -113,6 +114,10 @@ def _threads_arg(p: argparse.ArgumentParser) -> None:
 
 def _agents_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agents", default="hjepa,flat,random,oracle", help="comma-separated agents to compare")
+    _configurator_arg(p)
+
+
+def _configurator_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--configurator", action="append", default=[], metavar="KEY=VALUE",
                    help="a RuleConfigurator field for the hierarchy, repeatable (e.g. upper=cost, judge=top)")  # fmt: skip
 
@@ -246,12 +251,17 @@ def configurator_with(base: object, pairs: list[str]) -> object:
 
 
 def _checkpoint_config(args: argparse.Namespace) -> ExperimentConfig:
-    """The checkpoint's config; gives torch ``--threads`` threads, else as many as suit its model."""
+    """The checkpoint's config, after the checks of ``evaluate``'s and ``inspect``'s options;
+    gives torch ``--threads`` threads, else as many as suit its model."""
     from hjepa.checkpoint import read_checkpoint
     from hjepa.config import from_dict
     from hjepa.threads import set_threads
 
-    check_threads(args.threads)  # before the slow read
+    _check_configurator(args)  # before any slow work
+    if args.overrides or args.config:  # they configure training; the checkpoint fixes the model
+        raise ConfigError(f"hjepa {args.command} runs the checkpoint's own config, so --set and --config do nothing "
+                          "here; plan differently with --configurator KEY=VALUE, and set CPU threads with --threads N.")
+    check_threads(args.threads)
     ckpt = read_checkpoint(args.checkpoint)
     set_threads(args.threads, sum(v.numel() for k, v in ckpt["state_dict"].items() if k.startswith("stack.")))
     return from_dict(ExperimentConfig, ckpt["hyper_parameters"]["config"])
@@ -268,10 +278,6 @@ def _per_bin(args: argparse.Namespace, suite: object) -> int | None:
 def cmd_evaluate(args: argparse.Namespace, console: Console) -> None:
     from hjepa.experiments.bench import check_suite_env, evaluate_checkpoint, get_suite, suite_for_env
 
-    _check_configurator(args)  # before any slow work
-    if args.overrides or args.config:  # they configure training; the checkpoint fixes the model
-        raise ConfigError("hjepa evaluate runs the checkpoint's own config, so --set and --config do nothing here; "
-                          "plan differently with --configurator KEY=VALUE, and set CPU threads with --threads N.")
     cfg = _checkpoint_config(args)
     env = args.env or cfg.data.env_id
     if args.env and args.env != cfg.data.env_id:
@@ -323,11 +329,17 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> None:
         max_steps, conf = suite.max_steps, suite.configurator  # traced as the bench plans
     except (UnknownNameError, NotNavigationEnvError):
         pass  # no MiniGrid suite: inspect_checkpoint draws its own tasks or skips the map views
+    if args.configurator:
+        from hjepa.planning.configurator import RuleConfigurator
+
+        conf = configurator_with(conf or RuleConfigurator(), args.configurator)
     icfg = InspectConfig(levels=_levels_arg(args.levels), episode=args.episode, max_steps=args.max_steps or max_steps,
                          gif=not args.no_gif, seed=args.seed, configurator=conf)  # fmt: skip
     report = inspect_checkpoint(args.checkpoint, args.out, icfg, tasks, args.data, progress=console.is_terminal)
     console.print(prediction_table([HorizonErrors(**r) for r in report.doc["prediction"]]))
     console.print(summary_table(report.doc))
+    for note in report.doc["notes"]:
+        console.print(f"[bold]note:[/bold] {escape(note)}", soft_wrap=True)
     console.print(f"Wrote {Path(args.out) / 'inspect.md'}, inspect.json and plots/ ({len(report.files)} files).")
 
 

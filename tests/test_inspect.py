@@ -71,6 +71,31 @@ def test_cli_writes_every_plot_and_the_table(tiny_ckpt: Path, tmp_path: Path, ca
     assert "| level | tau | predicted | copy last state |" in md and "plots/critic_map.png" in md
 
 
+def test_cli_configurator_makes_the_upper_levels_plan(tiny_ckpt: Path, tmp_path: Path, capsys) -> None:
+    argv = ["inspect", "--checkpoint", str(tiny_ckpt), "--max-steps", "6", "--no-gif", "--levels", "0,1,2"]
+    code, out, err = run_cli(capsys, *argv, "--out", str(tmp_path / "all"), "--configurator", "use_critic=false")
+    assert code == 0, err
+    subgoals = json.loads((tmp_path / "all" / "inspect.json").read_text())["episode"]["subgoals"]
+    assert {"1", "2"} <= set(subgoals) and all(subgoals[k]["plans"] >= 1 for k in ("1", "2"))
+    assert "No level above 0 planned" not in out
+    code, out, err = run_cli(capsys, *argv, "--out", str(tmp_path / "flat"), "--configurator", "max_levels=1")
+    assert code == 0, err
+    doc = json.loads((tmp_path / "flat" / "inspect.json").read_text())
+    assert set(doc["episode"]["subgoals"]) <= {"0"}
+    assert "No level above 0 planned" in " ".join(out.split())
+    assert "--configurator max_levels=8" in " ".join(out.split())
+    assert any("No level above 0 planned" in n for n in doc["notes"])
+
+
+@pytest.mark.parametrize(("extra", "fragment"), [(["--set", "train.steps=5"], "--set and --config do nothing"),
+                                                 (["--configurator", "depth=3"], "KEY one of")])  # fmt: skip
+def test_cli_inspect_refuses_training_options(tiny_ckpt: Path, tmp_path: Path, capsys, extra: list[str],
+                                              fragment: str) -> None:  # fmt: skip
+    code, _, err = run_cli(capsys, "inspect", "--checkpoint", str(tiny_ckpt), "--out", str(tmp_path / "o"), *extra)
+    assert code == EXIT_USER_ERROR and fragment in " ".join(err.split()), err
+    assert not (tmp_path / "o").exists()
+
+
 def test_levels_option_restricts_the_views(tiny_ckpt: Path, tmp_path: Path) -> None:
     cfg = InspectConfig(levels=(1,), windows=16, examples=16, max_steps=2, gif=False)
     report = inspect_checkpoint(tiny_ckpt, tmp_path, cfg)
