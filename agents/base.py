@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from hjepa.errors import UnknownNameError
+from hjepa.errors import UnknownNameError, did_you_mean
 
 AGENTS = ("hjepa", "flat", "random", "oracle")
 
@@ -50,5 +50,5 @@ def make_agent(name: str, **kwargs: Any) -> Agent:
 
     table = {"hjepa": HJEPAAgent, "flat": FlatAgent, "random": RandomAgent, "oracle": OracleAgent}
     if name not in table:
-        raise UnknownNameError(f"Unknown agent '{name}'. Agents: {', '.join(AGENTS)}.")
+        raise UnknownNameError(f"Unknown agent '{name}'. Agents: {', '.join(AGENTS)}.{did_you_mean(name, AGENTS)}")
     return table[name](**kwargs)

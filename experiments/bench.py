@@ -19,13 +19,14 @@ from hjepa.checkpoint import load_module, read_checkpoint
 from hjepa.config import ExperimentConfig, from_dict
 from hjepa.data.storage import OfflineDataset
 from hjepa.envs.tasks import FOURROOMS_BINS, DistanceBins
-from hjepa.errors import DatasetError, UnknownNameError
+from hjepa.errors import DatasetError, SpecMismatchError, UnknownNameError, did_you_mean
 from hjepa.io import write_json, write_text
+from hjepa.logs import make_console
 from hjepa.metrics import results_document
 from hjepa.planning.configurator import RuleConfigurator
 from hjepa.plots import plot_pred_error_by_horizon, plot_success_by_bin
 from hjepa.probe import levels_report
-from hjepa.report import agents_table_md
+from hjepa.report import MAP_NOTE, agents_table_md, dim_cell
 from hjepa.experiments import presets
 from hjepa.experiments.evaluate import EvalConfig, calls_per_decision, evaluate_agents, planning_memory, suite_tasks
 from hjepa.experiments.runner import RunResult, run_experiment
@@ -118,7 +119,7 @@ def grid_env_actions(cfg: ExperimentConfig) -> tuple[int, ...]:
 
 def get_suite(name: str) -> Suite:
     if name not in SUITES:
-        raise UnknownNameError(f"Unknown suite '{name}'. Suites: {', '.join(SUITES)}.")
+        raise UnknownNameError(f"Unknown suite '{name}'. Suites: {', '.join(SUITES)}.{did_you_mean(name, SUITES)}")
     return SUITES[name]
 
 
@@ -127,13 +128,25 @@ def suite_for_env(env_id: str) -> Suite:
     for suite in SUITES.values():
         if suite.experiment(quick=True).data.env_id == env_id and not suite.held_out:
             return suite
-    raise UnknownNameError(f"No suite evaluates '{env_id}'. Suites: {', '.join(SUITES)}.")
+    envs = [suite.experiment(quick=True).data.env_id for suite in SUITES.values()]
+    raise UnknownNameError(f"No suite evaluates '{env_id}'. Suites: {', '.join(SUITES)}.{did_you_mean(env_id, envs)}")
+
+
+def check_suite_env(suite: Suite, env_id: str) -> None:
+    """:class:`SpecMismatchError` unless ``suite``'s tasks are drawn in ``env_id``."""
+    expected = suite.experiment(quick=True).data.env_id
+    if env_id == expected:
+        return
+    own = [s.name for s in SUITES.values() if s.experiment(quick=True).data.env_id == env_id]
+    hint = f"its suites: {', '.join(own)}" if own else "no suite draws tasks there"
+    raise SpecMismatchError(f"Suite '{suite.name}' draws its tasks in '{expected}', but the model is trained on "
+                            f"'{env_id}' ({hint}). Pick the suite of the model's env, or train on the suite's.")
 
 
 def bench(suite: Suite, cfg: ExperimentConfig, out: str | Path, quick: bool, eval_cfg: EvalConfig | None = None,
           console: Console | None = None, per_bin: int | None = None) -> dict:  # fmt: skip
     """Collect, train (world model and critics), evaluate every agent, write the report."""
-    console = console or Console()
+    console = console or make_console()
     run = run_experiment(cfg, out, console=console)
     return evaluate_checkpoint(run.train.checkpoint, suite, out, quick, eval_cfg, console, run, per_bin)
 
@@ -142,7 +155,7 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
                         console: Console | None = None, run: RunResult | None = None,
                         per_bin: int | None = None) -> dict:  # fmt: skip
     """Evaluate a trained checkpoint on ``suite``'s tasks; writes results.json, report.md, plots."""
-    console, out = console or Console(), Path(out)
+    console, out = console or make_console(), Path(out)
     module = load_module(ckpt)
     stack, cfg = module.stack, module.cfg
     data = _dataset_of(module.hparams.get("data_path", ""), ckpt)
@@ -153,8 +166,9 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     torch.manual_seed(cfg.seed)
     agents, records = evaluate_agents(stack, cfg.data.env_id, tasks, list(suite.bins), eval_cfg, console.is_terminal,
                                       planning_memory(data, eval_cfg))  # fmt: skip
-    doc = results_document(suite.name, quick, cfg.seed, "cpu", stack.num_levels, _train_figures(run),
-                           agents, levels_report(stack, data, seed=cfg.seed),
+    trained_on = {"device": "unknown", "precision": "unknown", **module.trained_on}  # older checkpoints lack it
+    doc = results_document(suite.name, quick, cfg.seed, trained_on["device"], stack.num_levels, _train_figures(run),
+                           agents, levels_report(stack, data, seed=cfg.seed), precision=trained_on["precision"],
                            command=_command(), flat_width=_flat_width(stack, records, eval_cfg))  # fmt: skip
     write_json(out / "results.json", doc)
     write_json(out / "episodes.json", [dataclasses.asdict(r) for r in records])
@@ -215,15 +229,18 @@ def results_markdown(doc: dict) -> str:
     if doc.get("command"):
         lines += [f"Produced by: `{doc['command']}`", ""]
     t = doc["train"]
-    lines += [f"Seed {doc['seed']}, device {doc['device']}, {doc['levels']} levels. Training: {t['steps']} steps, "
-              f"{t['wall_s']:.0f} s, {t['samples_per_s']:.0f} samples/s, peak memory {t['peak_mem_mb']:.0f} MB.", ""]  # fmt: skip
+    trained = f" Training: {t['steps']} steps, {t['wall_s']:.0f} s, {t['samples_per_s']:.0f} samples/s, peak " \
+              f"memory {t['peak_mem_mb']:.0f} MB." if t["steps"] else ""  # evaluate-only: no training ran  # fmt: skip
+    lines += [f"Seed {doc['seed']}, trained on {doc['device']} ({doc.get('precision', 'unknown')}), "
+              f"{doc['levels']} levels.{trained}", ""]  # fmt: skip
     lines += agents_table_md(doc)
     lines += ["", "| level | tau | dim | pred error by horizon (spread units) | copy-last-state | std min | eff. rank |",
               "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for r in doc["levels_report"]:
         fmt = lambda xs: ", ".join(f"{x:.3f}" for x in xs)  # noqa: E731
-        lines.append(f"| {r['level']} | {r['tau']} | {r['dim']} | {fmt(r['pred_error_by_horizon'])} | "
+        lines.append(f"| {r['level']} | {r['tau']} | {dim_cell(r)} | {fmt(r['pred_error_by_horizon'])} | "
                      f"{fmt(r.get('copy_error_by_horizon', []))} | {r['std_min']:.3f} | {r['effective_rank']:.1f} |")  # fmt: skip
+    lines += ["", MAP_NOTE] if any(r.get("map") for r in doc["levels_report"]) else []
     lines += ["", "![success by bin](plots/success_by_bin.png)", "![prediction error](plots/pred_error_by_horizon.png)", ""]
     return "\n".join(lines)
 

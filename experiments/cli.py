@@ -17,18 +17,24 @@ from rich.markup import escape
 
 from hjepa.config import ExperimentConfig, apply_overrides, dump_yaml, load_yaml
 from hjepa.errors import ConfigError, HJEPAError, SpecMismatchError
+from hjepa.logs import make_console
+from hjepa.threads import check_threads
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+TRAINING_DEVICE = "training accelerator (default: auto, a GPU when present); agents plan on the CPU"
+
+
+def _common(p: argparse.ArgumentParser, device: str | None = TRAINING_DEVICE) -> None:
+    """The options every command takes; ``--device`` (with help ``device``) where it does something."""
     p.add_argument("--config", metavar="FILE.yaml", help="start from this config instead of the preset")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="dotted override, repeatable (e.g. --set levels.0.dim=128 --set train.steps=500)")  # fmt: skip
     p.add_argument("--seed", type=int, default=None, help="seed for data, initialisation and evaluation")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "gpu"], default=None,
-                   help="training accelerator (default: auto, a GPU when present)")  # fmt: skip
+    if device:
+        p.add_argument("--device", choices=["auto", "cpu", "cuda", "gpu"], default=None, help=device)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -43,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="a small version that finishes in minutes on a CPU")
     run.add_argument("--out", default=None, help="run folder (default runs/EXPERIMENT)")
     run.add_argument("--resume", action="store_true", help="continue training from OUT/checkpoints/last.ckpt")
+    run.add_argument("--levels", type=int, default=None, help="number of levels (keep the first K or add temporal levels)")
+    _threads_arg(run)
     _common(run)
     col = sub.add_parser("collect", help="reward-free offline data from an env, into OUT/data")
     col.add_argument("--env", required=True, help="gymnasium env id (MiniGrid grid worlds, hjepa/MazeRooms-v0, "
@@ -53,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--layouts", choices=["fixed", "random"], default=None, help="one layout, or a new one per episode")
     col.add_argument("--obs-mode", choices=["grid", "image", "state"], default=None,
                      help="symbolic grid or top-down RGB (MiniGrid); state vector or top-down RGB (PointMaze)")  # fmt: skip
-    _common(col)
+    _common(col, device="training accelerator written into OUT/config.yaml (collection itself runs on the CPU)")
     tr = sub.add_parser("train", help="train the stack jointly on a dataset")
     tr.add_argument("--data", required=True, help="a data/ folder, or a run folder holding one")
     tr.add_argument("--out", required=True, help="run folder for checkpoints and metrics")
@@ -61,17 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--steps", type=int, default=None, help="optimisation steps")
     tr.add_argument("--resume", action="store_true",
                     help="continue from OUT/checkpoints/last.ckpt with its config (more --levels: grow the stack)")  # fmt: skip
+    _threads_arg(tr)
     _common(tr)
     ev = sub.add_parser("evaluate", help="run the agents on seeded, distance-binned tasks; writes results.json")
     ev.add_argument("--checkpoint", required=True, help="a .ckpt file or a run folder")
     ev.add_argument("--env", default=None, help="env id (default: the checkpoint's); picks the suite's tasks")
-    ev.add_argument("--suite", default=None, help="evaluate on this suite's tasks instead")
+    ev.add_argument("--suite", default=None, help="the suite whose tasks to run (default: the one of the checkpoint's env; "
+                    "it must draw its tasks in that env)")  # fmt: skip
     ev.add_argument("--episodes", type=int, default=None, help="episodes per agent (split equally over the bins)")
     ev.add_argument("--out", required=True, help="folder for results.json, report.md and plots/")
     _agents_arg(ev)
-    ev.add_argument("--threads", type=int, default=None,
-                    help="CPU threads for planning (default: torch's; 1 when runs share the machine)")  # fmt: skip
-    _common(ev)
+    _threads_arg(ev)
+    _common(ev, device=None)  # the agents plan on the CPU
     be = sub.add_parser("bench", help="a benchmark suite end to end (docs/benchmark.md): collect, train, evaluate, report")
     be.add_argument("--suite", required=True, help="fourrooms, fourrooms-random, mazerooms, multiroom, "
                     "pointmaze-medium, pointmaze-large, pointmaze-giant (or debug)")  # fmt: skip
@@ -80,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--levels", type=int, default=None, help="number of levels (ablation: keep the first K)")
     be.add_argument("--episodes", type=int, default=None, help="episodes per agent (split equally over the bins)")
     _agents_arg(be)
+    _threads_arg(be)
     _common(be)
     ins = sub.add_parser("inspect", help="per-level predictions, embedding health, plan traces, critic maps, plots")
     ins.add_argument("--checkpoint", required=True, help="a .ckpt file or a run folder")
@@ -90,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="index of the evaluation task to trace, as `hjepa bench --quick` draws them (default: the longest)")  # fmt: skip
     ins.add_argument("--max-steps", type=int, default=None, help="env steps before the traced episode stops")
     ins.add_argument("--no-gif", action="store_true", help="skip the animated GIF of the episode")
-    _common(ins)
+    _configurator_arg(ins)
+    _threads_arg(ins)
+    _common(ins, device=None)  # inspection runs on the CPU
     rep = sub.add_parser("report", help="Markdown tables of run folders' results.json, one section per suite")
     rep.add_argument("runs", nargs="+", metavar="RUN",
                      help="a run folder of bench, evaluate or run (its results.json or eval/results.json), or the file")  # fmt: skip
@@ -99,8 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for torch (default: 1 for a small model or a busy machine, else the free "
+                        "cores up to 4; hjepa.threads)")  # fmt: skip
+
+
 def _agents_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agents", default="hjepa,flat,random,oracle", help="comma-separated agents to compare")
+    _configurator_arg(p)
+
+
+def _configurator_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--configurator", action="append", default=[], metavar="KEY=VALUE",
                    help="a RuleConfigurator field for the hierarchy, repeatable (e.g. upper=cost, judge=top)")  # fmt: skip
 
@@ -111,24 +133,43 @@ def _base_config(preset: ExperimentConfig, args: argparse.Namespace) -> Experime
 
 
 def _finish_config(cfg: ExperimentConfig, args: argparse.Namespace) -> ExperimentConfig:
-    """Apply --seed, --device and --set, in that order (--set wins)."""
+    """Apply --seed, --device, --threads and --set, in that order (--set wins)."""
+    if getattr(args, "threads", None) is not None:
+        check_threads(args.threads)
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, num_threads=args.threads))
     if args.seed is not None:
         cfg = dataclasses.replace(cfg, seed=args.seed, data=dataclasses.replace(cfg.data, seed=args.seed))
     if args.device:
         accel = "gpu" if args.device == "cuda" else args.device
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, accelerator=accel))
-    return apply_overrides(cfg, args.overrides)
+    cfg = apply_overrides(cfg, args.overrides)
+    _check_kinds(cfg)
+    return cfg
+
+
+def _check_kinds(cfg: ExperimentConfig) -> None:
+    """Look up the level kinds and the regulariser, so that a typo stops the command before it
+    collects or trains anything."""
+    from hjepa.registry import get_level_kind
+    from hjepa.regularizers import build_regularizer
+
+    for level in cfg.levels:
+        get_level_kind(level.kind)
+    build_regularizer(cfg.loss.regularizer)
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> None:
-    from hjepa.experiments.presets import get_experiment
+    from hjepa.experiments.presets import get_experiment, with_levels
     from hjepa.experiments.runner import run_experiment
 
-    cfg = _finish_config(_base_config(get_experiment(args.experiment, quick=args.quick, seed=args.seed or 0), args), args)
+    cfg = _base_config(get_experiment(args.experiment, quick=args.quick, seed=args.seed or 0), args)
+    cfg = _finish_config(with_levels(cfg, args.levels) if args.levels is not None else cfg, args)
+    from hjepa.experiments.bench import SUITES, check_suite_env, evaluate_checkpoint
+
+    if args.experiment in SUITES:  # before any slow work
+        check_suite_env(SUITES[args.experiment], cfg.data.env_id)
     out = Path(args.out or f"runs/{args.experiment}{'-quick' if args.quick else ''}")
     result = run_experiment(cfg, out, resume=args.resume, console=console)
-    from hjepa.experiments.bench import SUITES, evaluate_checkpoint
-
     if args.experiment in SUITES:
         evaluate_checkpoint(result.train.checkpoint, SUITES[args.experiment], out / "eval", args.quick, console=console, run=result)
     console.print(f"Run folder: {result.out} (config.yaml, data/, checkpoints/last.ckpt, metrics.csv, report.md, plots/, eval/)")
@@ -214,6 +255,23 @@ def configurator_with(base: object, pairs: list[str]) -> object:
     return dataclasses.replace(base, **changes)
 
 
+def _checkpoint_config(args: argparse.Namespace) -> ExperimentConfig:
+    """The checkpoint's config, after the checks of ``evaluate``'s and ``inspect``'s options;
+    gives torch ``--threads`` threads, else as many as suit its model."""
+    from hjepa.checkpoint import read_checkpoint
+    from hjepa.config import from_dict
+    from hjepa.threads import set_threads
+
+    _check_configurator(args)  # before any slow work
+    if args.overrides or args.config:  # they configure training; the checkpoint fixes the model
+        raise ConfigError(f"hjepa {args.command} runs the checkpoint's own config, so --set and --config do nothing "
+                          "here; plan differently with --configurator KEY=VALUE, and set CPU threads with --threads N.")
+    check_threads(args.threads)
+    ckpt = read_checkpoint(args.checkpoint)
+    set_threads(args.threads, sum(v.numel() for k, v in ckpt["state_dict"].items() if k.startswith("stack.")))
+    return from_dict(ExperimentConfig, ckpt["hyper_parameters"]["config"])
+
+
 def _per_bin(args: argparse.Namespace, suite: object) -> int | None:
     if args.episodes is None:
         return None
@@ -223,23 +281,14 @@ def _per_bin(args: argparse.Namespace, suite: object) -> int | None:
 
 
 def cmd_evaluate(args: argparse.Namespace, console: Console) -> None:
-    from hjepa.experiments.bench import config_from_checkpoint, evaluate_checkpoint, get_suite, suite_for_env
+    from hjepa.experiments.bench import check_suite_env, evaluate_checkpoint, get_suite, suite_for_env
 
-    _check_configurator(args)  # before any slow work
-    if args.overrides or args.config:  # they configure training; the checkpoint fixes the model
-        raise ConfigError("hjepa evaluate runs the checkpoint's own config, so --set and --config do nothing here; "
-                          "plan differently with --configurator KEY=VALUE, and set CPU threads with --threads N.")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {args.threads}.")
-        import torch
-
-        torch.set_num_threads(args.threads)
-    cfg = config_from_checkpoint(args.checkpoint)
+    cfg = _checkpoint_config(args)
     env = args.env or cfg.data.env_id
     if args.env and args.env != cfg.data.env_id:
         raise SpecMismatchError(f"The checkpoint was trained on '{cfg.data.env_id}', not '{args.env}'.")
     suite = get_suite(args.suite) if args.suite else suite_for_env(env)
+    check_suite_env(suite, env)
     seed = cfg.seed if args.seed is None else args.seed
     evaluate_checkpoint(args.checkpoint, suite, args.out, quick=False, eval_cfg=_eval_config(args, suite, seed),
                         console=console, per_bin=_per_bin(args, suite))  # fmt: skip
@@ -247,7 +296,7 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> None:
 
 
 def cmd_bench(args: argparse.Namespace, console: Console) -> None:
-    from hjepa.experiments.bench import bench, get_suite
+    from hjepa.experiments.bench import bench, check_suite_env, get_suite
     from hjepa.experiments.presets import with_levels
 
     suite = get_suite(args.suite)
@@ -255,6 +304,7 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> None:
     if args.levels is not None:
         cfg = with_levels(cfg, args.levels)
     cfg = _finish_config(cfg, args)
+    check_suite_env(suite, cfg.data.env_id)
     out = Path(args.out or f"runs/bench-{suite.name}{'-quick' if args.quick else ''}")
     bench(suite, cfg, out, args.quick, _eval_config(args, suite, cfg.seed), console, _per_bin(args, suite))
     console.print(f"Wrote {out / 'results.json'}, report.md and plots/.")
@@ -272,10 +322,10 @@ def _levels_arg(text: str | None) -> tuple[int, ...] | None:
 def cmd_inspect(args: argparse.Namespace, console: Console) -> None:
     from hjepa.envs.oracle import make_tasks
     from hjepa.errors import NotNavigationEnvError, UnknownNameError
-    from hjepa.experiments.bench import config_from_checkpoint, grid_env_actions, suite_for_env
+    from hjepa.experiments.bench import grid_env_actions, suite_for_env
     from hjepa.inspection import HorizonErrors, InspectConfig, inspect_checkpoint, prediction_table, summary_table
 
-    cfg = config_from_checkpoint(args.checkpoint)
+    cfg = _checkpoint_config(args)
     tasks, max_steps, conf = None, 100, None
     try:  # the suite's quick tasks, so that --episode I is task I of `hjepa bench --quick`
         suite = suite_for_env(cfg.data.env_id)
@@ -284,11 +334,17 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> None:
         max_steps, conf = suite.max_steps, suite.configurator  # traced as the bench plans
     except (UnknownNameError, NotNavigationEnvError):
         pass  # no MiniGrid suite: inspect_checkpoint draws its own tasks or skips the map views
+    if args.configurator:
+        from hjepa.planning.configurator import RuleConfigurator
+
+        conf = configurator_with(conf or RuleConfigurator(), args.configurator)
     icfg = InspectConfig(levels=_levels_arg(args.levels), episode=args.episode, max_steps=args.max_steps or max_steps,
                          gif=not args.no_gif, seed=args.seed, configurator=conf)  # fmt: skip
     report = inspect_checkpoint(args.checkpoint, args.out, icfg, tasks, args.data, progress=console.is_terminal)
     console.print(prediction_table([HorizonErrors(**r) for r in report.doc["prediction"]]))
     console.print(summary_table(report.doc))
+    for note in report.doc["notes"]:
+        console.print(f"[bold]note:[/bold] {escape(note)}", soft_wrap=True)
     console.print(f"Wrote {Path(args.out) / 'inspect.md'}, inspect.json and plots/ ({len(report.files)} files).")
 
 
@@ -318,7 +374,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], None]] = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hjepa`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    console, err = Console(), Console(stderr=True)
+    console, err = make_console(), make_console(stderr=True)
     try:
         COMMANDS[args.command](args, console)
     except HJEPAError as exc:

@@ -23,7 +23,7 @@ from hjepa.envs.maze_oracle import MazeTask, fixed_maze_tasks, make_maze_tasks
 from hjepa.envs.oracle import POSE_ACTIONS, LayoutOracle, arrival_observation, make_tasks
 from hjepa.envs.tasks import Bins, Task
 from hjepa.envs.pointmaze import is_pointmaze, maze_info
-from hjepa.errors import ConfigError, UnknownNameError
+from hjepa.errors import ConfigError, UnknownNameError, did_you_mean
 from hjepa.metrics import EpisodeRecord, summarise_by_agent
 from hjepa.planning.configurator import RuleConfigurator
 from hjepa.planning.memory import memory_observations
@@ -52,7 +52,8 @@ class EvalConfig:
 def check_agents(names: Sequence[str]) -> None:
     unknown = [n for n in names if n not in AGENTS]
     if unknown:
-        raise UnknownNameError(f"Unknown agent(s) {unknown}. Agents: {', '.join(AGENTS)}.")
+        hints = "".join(did_you_mean(n, AGENTS) for n in unknown)
+        raise UnknownNameError(f"Unknown agent(s) {unknown}. Agents: {', '.join(AGENTS)}.{hints}")
 
 
 def run_episode(agent: Agent, oracle: LayoutOracle, task: Task, max_steps: int,

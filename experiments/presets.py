@@ -12,7 +12,7 @@ from typing import Callable
 
 from hjepa.config import CriticConfig, ExperimentConfig, LevelConfig, LossConfig, TrainConfig
 from hjepa.data.collect import CollectConfig
-from hjepa.errors import ConfigError, UnknownNameError
+from hjepa.errors import ConfigError, UnknownNameError, did_you_mean
 from hjepa.registry import get_level_kind
 
 
@@ -246,7 +246,8 @@ EXPERIMENTS: dict[str, Callable[..., ExperimentConfig]] = {
 def get_experiment(name: str, quick: bool = False, seed: int = 0) -> ExperimentConfig:
     """The preset ``name``; :class:`UnknownNameError` listing the experiments otherwise."""
     if name not in EXPERIMENTS:
-        raise UnknownNameError(f"Unknown experiment '{name}'. Experiments: {', '.join(EXPERIMENTS)}.")
+        raise UnknownNameError(f"Unknown experiment '{name}'. Experiments: {', '.join(EXPERIMENTS)}."
+                               f"{did_you_mean(name, EXPERIMENTS)}")  # fmt: skip
     return EXPERIMENTS[name](quick=quick, seed=seed)
 
 

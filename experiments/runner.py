@@ -17,7 +17,8 @@ from hjepa.data.storage import OfflineDataset
 from hjepa.errors import DatasetError
 from hjepa.fit import TrainResult, fit
 from hjepa.io import write_text
-from hjepa.report import level_summary, plot_losses, read_metrics, summary_table
+from hjepa.logs import make_console
+from hjepa.report import MAP_NOTE, dim_cell, level_summary, plot_losses, read_metrics, summary_table
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def ensure_data(cfg: ExperimentConfig, out: Path, console: Console) -> tuple[Pat
 def run_experiment(cfg: ExperimentConfig, out: str | Path, resume: bool = False, console: Console | None = None) -> RunResult:
     """Collect, train and summarise; writes config.yaml, data/, checkpoints/, metrics.csv,
     report.md and plots/ under ``out``."""
-    console = console or Console()
+    console = console or make_console()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", dump_yaml(cfg))
@@ -97,9 +98,10 @@ def training_report_md(cfg: ExperimentConfig, result: TrainResult, rows: list[di
     ]
     for r in rows:
         lines.append(
-            f"| {r['level']} | {r['kind']} | {r['tau']} | {r['dim']} | {r['params']:,} | {r['pred_first']:.4f} | "
+            f"| {r['level']} | {r['kind']} | {r['tau']} | {dim_cell(r)} | {r['params']:,} | {r['pred_first']:.4f} | "
             f"{r['pred_last']:.4f} | {r['pred_rel_copy']:.3f} | {r['nn_acc']:.3f} | {r['std_mean']:.3f} | "
             f"{r['eff_rank']:.1f} | {r['step_ratio']:.3f} |"
         )
+    lines += ["", MAP_NOTE] if any(r.get("map") for r in rows) else []
     lines += ["", "![losses](plots/train_losses.png)", ""]
     return "\n".join(lines)

@@ -7,7 +7,6 @@ overrides such as ``levels.0.dim=128`` (``level.0.dim`` is accepted too).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import types
@@ -150,7 +149,8 @@ class TrainConfig:
     num_nodes: int = 1
     """Nodes for multi-node DDP."""
     num_threads: int = 0
-    """CPU threads for torch (0: all cores)."""
+    """CPU threads for torch (0: chosen from the model's size, the cores and the load by
+    ``hjepa.threads.choose_threads``; ``--threads N`` sets it)."""
     freeze_below: bool = False
     """When ``--resume`` grows a trained stack by new levels on top: keep the loaded lower levels
     frozen (no gradient, no EMA update) and train only the new ones; false fine-tunes them too."""
@@ -333,8 +333,9 @@ def load_yaml(path: str) -> ExperimentConfig:
 def apply_overrides(cfg: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
     """Apply dotted ``key=value`` overrides (values parsed as YAML) and re-validate.
 
-    ``levels.1.stride=3``, ``train.steps=500``, ``data.transitions=20000``; a level index
-    one past the end appends a copy of the last level.
+    ``levels.1.stride=3``, ``train.steps=500``, ``data.transitions=20000``. An index must
+    exist: levels are added by ``--levels K`` (:func:`hjepa.experiments.presets.with_levels`),
+    never by an override.
     """
     data = to_dict(cfg)
     for item in overrides:
@@ -349,17 +350,21 @@ def apply_overrides(cfg: ExperimentConfig, overrides: list[str]) -> ExperimentCo
     return from_dict(ExperimentConfig, data)
 
 
+def _grow_hint(item: str) -> str:
+    if not item.startswith(("levels.", "level.")):
+        return ""
+    return (" The stack has only those levels; add levels with --levels K (hjepa run, train, bench), "
+            "then set the new ones.")
+
+
 def _set_path(node: Any, parts: list[str], value: Any, item: str) -> None:
     head, rest = parts[0], parts[1:]
     if head == "level" and isinstance(node, dict) and "levels" in node:
         head = "levels"
     if isinstance(node, list):
-        if not head.isdigit() or int(head) > len(node):
-            raise ConfigError(f"Override '{item}': '{head}' is not a valid index (0..{len(node)}).")
-        idx = int(head)
-        if idx == len(node):  # grow the stack by one level
-            node.append(copy.deepcopy(node[-1]))
-        target = node[idx]
+        if not head.isdigit() or int(head) >= len(node):
+            raise ConfigError(f"Override '{item}': '{head}' is not a valid index (0..{len(node) - 1}).{_grow_hint(item)}")
+        target = node[int(head)]
     elif isinstance(node, dict):
         if head not in node:
             raise ConfigError(f"Override '{item}': unknown key '{head}'; valid keys: {sorted(node)}.")

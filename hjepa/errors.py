@@ -7,6 +7,9 @@ names one kind of mistake so that API users can catch precisely what they expect
 
 from __future__ import annotations
 
+import difflib
+from typing import Iterable
+
 
 class HJEPAError(Exception):
     """Base class of every user-facing hjepa error."""
@@ -21,6 +24,12 @@ class UnknownNameError(HJEPAError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; we want plain prose
         return str(self.args[0]) if self.args else ""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """`` Did you mean 'x'?`` for the choices closest to a mistyped ``name`` ("" when none is close)."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 class UnknownEnvError(UnknownNameError):

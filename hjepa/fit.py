@@ -26,8 +26,13 @@ from hjepa.checkpoint import AtomicCheckpointIO, ResumePlan, load_lower_levels, 
 from hjepa.config import ExperimentConfig, from_dict, to_dict
 from hjepa.critic import CriticReport, train_critics
 from hjepa.csvlog import MetricsCSV
+from hjepa.data.storage import DatasetMeta
 from hjepa.datamodule import WindowDataModule
+from hjepa.errors import SpecMismatchError
 from hjepa.io import write_bytes_with
+from hjepa.logs import silence_known_noise
+from hjepa.stack import count_parameters
+from hjepa.threads import set_threads
 from hjepa.training import HJEPAModule
 
 
@@ -125,22 +130,24 @@ def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: b
 
     Raises:
         DatasetError: the dataset cannot be read or has no window of the stack's span.
-        SpecMismatchError: resuming on a dataset whose specs are not the checkpoint's.
+        SpecMismatchError: ``cfg.data`` names another env, observation mode or action set
+            than the dataset's, or resuming on a dataset whose specs are not the checkpoint's.
         CheckpointError: the checkpoint is corrupt or its stack is not ``cfg``'s.
         NonFiniteLossError: a loss, gradient or weight became NaN/Inf (the last checkpoint
             on disk is the last good one).
     """
     out, t = Path(out), cfg.train
-    if t.num_threads:
-        torch.set_num_threads(t.num_threads)
+    silence_known_noise()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_path = out / "checkpoints" / "last.ckpt"
     dm = WindowDataModule(data_path, cfg.window, t.batch_size, t.steps, cfg.seed, t.val_fraction, t.val_batches)
     plan = plan_resume(ckpt_path, cfg, dm.data.obs_spec, dm.data.action_spec) if resume else ResumePlan("fresh")
+    check_config_fits_data(cfg, dm.data.meta, data_path)  # after the resume checks, which say more
     if resume and plan.mode == "fresh":
         warnings.warn(f"--resume: no checkpoint at '{ckpt_path}' yet; training starts at step 0.", stacklevel=2)
     module = HJEPAModule(to_dict(cfg), dm.data.obs_spec.to_dict(), dm.data.action_spec.to_dict(), str(dm.data.path),
                          frozen_levels=plan.frozen_levels)  # fmt: skip
+    set_threads(t.num_threads or None, count_parameters(module.stack, trainable_only=False))
     if plan.mode == "grow":
         load_lower_levels(module, plan.checkpoint, plan.old_levels)
         _keep_before_growth(out, ckpt_path, plan)
@@ -170,6 +177,31 @@ def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: b
         critic=critic,
         resumed_from=plan.step if plan.mode == "resume" else None,
     )
+
+
+_SPEC_FIELDS = ("obs_mode", "image_tile", "action_subset", "action_repeat")
+"""The collector settings that fix the observation and action specs (with the env id)."""
+
+
+def check_config_fits_data(cfg: ExperimentConfig, meta: DatasetMeta, path: str | Path) -> None:
+    """:class:`SpecMismatchError` naming both sides when ``cfg.data`` describes other
+    observations or actions than the dataset's (the evaluation would run the config's env)."""
+    want = to_dict(cfg.data)
+    got = {"env_id": meta.env_id, **{k: meta.collector[k] for k in _SPEC_FIELDS if k in meta.collector}}
+    if got.get("obs_mode", want["obs_mode"]) != "image":
+        got.pop("image_tile", None)  # the tile size only shapes images
+    diffs = [f"{k} {want[k]!r} (config) against {v!r} (dataset)" for k, v in got.items()
+             if _plain(want[k]) != _plain(v)]  # fmt: skip
+    if diffs:
+        raise SpecMismatchError(
+            f"The config does not describe the dataset '{path}': {'; '.join(diffs)}. Train without --config "
+            "and --set data.* (the config then follows the dataset), or collect data for the config "
+            "(hjepa collect --config C.yaml)."
+        )
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def _make_trainer(cfg: ExperimentConfig, out: Path, callbacks: list[Callback], logger: MetricsCSV,

@@ -12,6 +12,7 @@ from torch import Tensor
 from hjepa import diagnostics
 from hjepa.data.storage import OfflineDataset
 from hjepa.datamodule import window_starts
+from hjepa.report import map_label
 
 
 def sample_windows(data: OfflineDataset, window: int, n: int, seed: int) -> tuple[Tensor, Tensor]:
@@ -51,7 +52,7 @@ def levels_report(stack: torch.nn.Module, data: OfflineDataset, max_horizon: int
         err = [float(F.mse_loss(roll[:, i], tgt[:, (i + 1) * tau]) / spread) for i in range(h)]
         copy = [float(F.mse_loss(s[:, 0], tgt[:, (i + 1) * tau]) / spread) for i in range(h)]
         health = diagnostics.embedding_health(s_on)
-        rows.append({"level": k, "tau": tau, "dim": level.dim, "pred_error_by_horizon": err,
+        rows.append({"level": k, "tau": tau, "dim": level.dim, "map": map_label(level), "pred_error_by_horizon": err,
                      "copy_error_by_horizon": copy, "std_min": float(health["std_min"]),
                      "effective_rank": float(health["eff_rank"])})  # fmt: skip
         below, x = a, s_on

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hjepa.config import RegularizerConfig
-from hjepa.errors import UnknownNameError
+from hjepa.errors import UnknownNameError, did_you_mean
 
 
 def center_by_group(z: Tensor, groups: Tensor | None) -> Tensor:
@@ -96,5 +96,6 @@ _REGULARIZERS: dict[str, Callable[[RegularizerConfig], nn.Module]] = {
 def build_regularizer(cfg: RegularizerConfig) -> nn.Module:
     """The regulariser named by ``cfg.kind``."""
     if cfg.kind not in _REGULARIZERS:
-        raise UnknownNameError(f"Unknown regularizer '{cfg.kind}'; choose one of {sorted(_REGULARIZERS)}.")
+        raise UnknownNameError(f"Unknown regularizer '{cfg.kind}'; choose one of {sorted(_REGULARIZERS)}."
+                               f"{did_you_mean(cfg.kind, _REGULARIZERS)}")  # fmt: skip
     return _REGULARIZERS[cfg.kind](cfg)

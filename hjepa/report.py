@@ -15,6 +15,9 @@ from hjepa.errors import ResultsError
 from hjepa.io import atomic_path
 from hjepa.stack import HJEPA, count_parameters
 
+MAP_NOTE = ("dim of a map level (gridmap) is channels x width x height: its state is a map of cell codes, "
+            "not a vector of the config's `dim`.")
+"""The footnote of every table that shows a map level's ``dim``."""
 FIGURES = ("pred_rel_copy", "nn_acc", "std_mean", "eff_rank", "step_ratio")
 SHORT = {"pred_rel_copy": "err/copy", "nn_acc": "NN acc", "std_mean": "std", "eff_rank": "rank", "step_ratio": "step/norm"}
 
@@ -43,6 +46,7 @@ def level_summary(stack: HJEPA, metrics: dict[str, list[tuple[int, float]]]) -> 
             "kind": level.kind,
             "tau": level.spec.tau,
             "dim": level.dim,
+            "map": map_label(level),
             "params": count_parameters(level),
             "pred_first": pred[0][1] if pred else math.nan,
             "pred_last": _tail_mean(pred),
@@ -54,6 +58,17 @@ def level_summary(stack: HJEPA, metrics: dict[str, list[tuple[int, float]]]) -> 
     return rows
 
 
+def map_label(level: object) -> str:
+    """``"4x19x19"`` (channels x width x height) for a level whose state is a map, else ""."""
+    shape = getattr(level, "map_shape", None)
+    return "x".join(str(n) for n in shape) if shape else ""
+
+
+def dim_cell(row: dict) -> str:
+    """A table's ``dim`` cell: ``1444 (4x19x19)`` for a map level (see :data:`MAP_NOTE`)."""
+    return f"{row['dim']} ({row['map']})" if row.get("map") else str(row["dim"])
+
+
 def _tail_mean(series: list[tuple[int, float]], n: int = 5) -> float:
     tail = [v for _, v in series[-n:]]
     return sum(tail) / len(tail) if tail else math.nan
@@ -61,12 +76,12 @@ def _tail_mean(series: list[tuple[int, float]], n: int = 5) -> float:
 
 def summary_table(rows: list[dict[str, float | int | str]], title: str = "Training summary") -> Table:
     """A rich table of :func:`level_summary` rows."""
-    table = Table(title=title)
+    table = Table(title=title, caption=MAP_NOTE if any(r.get("map") for r in rows) else None)
     for col in ("level", "kind", "tau", "dim", "params", "pred err", *SHORT.values()):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
-            str(r["level"]), str(r["kind"]), str(r["tau"]), str(r["dim"]), f"{r['params']:,}",
+            str(r["level"]), str(r["kind"]), str(r["tau"]), dim_cell(r), f"{r['params']:,}",
             f"{r['pred_first']:.3g}->{r['pred_last']:.3g}", *(f"{float(r[f]):.3g}" for f in FIGURES),
         )  # fmt: skip
     return table
@@ -88,7 +103,8 @@ def plot_losses(metrics: dict[str, list[tuple[int, float]]], num_levels: int, pa
     axes[0].set(title="one-step prediction error / target spread", xlabel="step", yscale="log")
     axes[1].set(title="one-step nearest-neighbour accuracy", xlabel="step", ylim=(0, 1))
     for ax in axes:
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # no series logged yet (a very short run): no legend
+            ax.legend()
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:

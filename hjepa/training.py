@@ -54,6 +54,8 @@ class HJEPAModule(L.LightningModule):
             level.requires_grad_(False)
         self._warned: set[str] = set()
         self._rng_to_restore: dict[str, Any] | None = None
+        self.trained_on: dict[str, str] = {}
+        """``{"device", "precision"}`` of the training run that wrote the loaded checkpoint."""
 
     # ------------------------------------------------------------------ steps
     def _common_step(self, batch: dict[str, torch.Tensor], stage: str) -> StackOutput:
@@ -144,11 +146,13 @@ class HJEPAModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Format version and RNG states; refuses to save non-finite weights, so that the last
-        checkpoint on disk is always the last good one."""
+        """Format version, RNG states, the training device and precision; refuses to save
+        non-finite weights, so that the last checkpoint on disk is always the last good one."""
         self._check_finite_parameters()
         checkpoint["hjepa_format"] = CHECKPOINT_FORMAT
         checkpoint["hjepa_rng"] = rng_states()
+        if self._trainer is not None:
+            checkpoint["hjepa_trained_on"] = {"device": str(self.device), "precision": str(self.trainer.precision)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """A checkpoint with trained critics gets critic heads before its weights load; a
@@ -164,6 +168,7 @@ class HJEPAModule(L.LightningModule):
                 for key in [k for k in state if ".heads.critic." in k]:
                     del state[key]
         self._rng_to_restore = checkpoint.get("hjepa_rng")
+        self.trained_on = dict(checkpoint.get("hjepa_trained_on", {}))
 
     def on_train_start(self) -> None:
         # Lightning has restored the checkpoint (if any) and built the data iterators by now.

@@ -141,6 +141,7 @@ def test_tiny_bench_writes_valid_results(tmp_path):
     assert on_disk["agents"]["oracle"]["success"] == 1.0 and on_disk["agents"]["oracle"]["spl"] == 1.0
     assert on_disk["agents"]["hjepa"]["predictor_calls_per_step"] > 0
     assert len(on_disk["levels_report"]) == 3
+    assert (on_disk["device"], on_disk["precision"]) == ("cpu", "32-true")  # the training run's, from the checkpoint
     for name in ("report.md", "plots/success_by_bin.png", "plots/pred_error_by_horizon.png"):
         assert (tmp_path / name).stat().st_size > 0
 

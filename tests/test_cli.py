@@ -77,6 +77,26 @@ def test_run_unknown_experiment(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["run", "fourroom"], ("Unknown experiment 'fourroom'", "Did you mean 'fourrooms'")),
+        (["bench", "--suite", "mazeroom"], ("Unknown suite 'mazeroom'", "Did you mean 'mazerooms'")),
+        (["bench", "--suite", "debug", "--agents", "hjepa,flta"], ("Unknown agent(s) ['flta']", "Did you mean 'flat'")),
+        (["collect", "--env", "MiniGrid-FourRoom-v0", "--transitions", "10"],
+         ("Unknown environment id", "Did you mean 'MiniGrid-FourRooms-v0'")),
+        (["run", "debug", "--set", "levels.1.kind=temporl"], ("Unknown level kind 'temporl'", "Did you mean 'temporal'")),
+        (["run", "debug", "--set", "loss.regularizer.kind=vicrge"], ("Did you mean 'vicreg'",)),
+    ],
+    ids=["experiment", "suite", "agent", "env", "level-kind", "regularizer"],
+)
+def test_typos_get_a_suggestion(capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str],
+                                fragments: tuple[str, ...]) -> None:  # fmt: skip
+    code, _, err = run_cli(capsys, *argv, "--out", str(tmp_path / "o"))
+    assert_user_error(code, err, *fragments)
+    assert not (tmp_path / "o").exists()
+
+
 def test_collect_unknown_env_id(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run_cli(capsys, "collect", "--env", "MiniGrid-Nope-v0", "--transitions", "100",
                            "--out", str(tmp_path / "c"))  # fmt: skip
@@ -135,6 +155,12 @@ def test_bad_stride_override(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 def test_bad_override(capsys: pytest.CaptureFixture[str], tmp_path: Path, override: str, fragments: tuple[str, ...]) -> None:
     code, _, err = run_cli(capsys, "run", "debug", "--out", str(tmp_path / "r"), "--set", override)
     assert_user_error(code, err, override.split("=")[0].split(".")[-1], *fragments)
+
+
+def test_override_beyond_the_stack_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "run", "debug", "--out", str(tmp_path / "r"), "--set", "levels.3.kind=temporal")
+    assert_user_error(code, err, "'3' is not a valid index (0..2)", "--levels K")
+    assert not (tmp_path / "r").exists()
 
 
 def test_bad_override_on_collect(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -223,8 +249,26 @@ def test_train_episodes_shorter_than_the_window(capsys: pytest.CaptureFixture[st
                                                 tmp_path: Path) -> None:  # fmt: skip
     # 100-step episodes (101 observations) cannot hold a window of 5 * 5 * 5 + 1 = 126 observations
     code, _, err = run_cli(capsys, *train_argv(grid_data, tmp_path / "t", "levels.1.stride=5", "levels.2.stride=5",
-                                               "levels.3.stride=5"))  # fmt: skip
+                                               "levels.3.stride=5"), "--levels", "4")  # fmt: skip
     assert_user_error(code, err, "no episode of at least 126 observations")
+
+
+def test_train_refuses_a_config_of_another_env(capsys: pytest.CaptureFixture[str], grid_data: Path,
+                                               tmp_path: Path) -> None:  # fmt: skip
+    from hjepa.config import dump_yaml
+    from hjepa.experiments.presets import fourrooms
+
+    (tmp_path / "fr.yaml").write_text(dump_yaml(fourrooms(quick=True)))
+    code, _, err = run_cli(capsys, *train_argv(grid_data, tmp_path / "t"), "--config", str(tmp_path / "fr.yaml"))
+    assert_user_error(code, err, "does not describe the dataset", "env_id 'MiniGrid-FourRooms-v0' (config) against "
+                      f"'{ENV}' (dataset)", "hjepa collect --config")  # fmt: skip
+    assert not (tmp_path / "t" / "checkpoints").exists()
+
+
+def test_train_refuses_a_config_with_other_actions(capsys: pytest.CaptureFixture[str], grid_data: Path,
+                                                   tmp_path: Path) -> None:  # fmt: skip
+    code, _, err = run_cli(capsys, *train_argv(grid_data, tmp_path / "t", "data.action_subset=[left, forward]"))
+    assert_user_error(code, err, "action_subset ['left', 'forward'] (config) against ['left', 'right', 'forward'] (dataset)")
 
 
 def test_train_image_dataset_with_grid_level(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -373,6 +417,18 @@ def test_bench_unknown_suite(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 def test_bench_unknown_agent(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run_cli(capsys, "bench", "--suite", "debug", "--agents", "hjepa,greedy", "--out", str(tmp_path / "b"))
     assert_user_error(code, err, "Unknown agent(s) ['greedy']", "oracle")
+
+
+def test_bench_suite_on_another_env_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from hjepa.config import dump_yaml
+    from hjepa.experiments.presets import fourrooms
+
+    (tmp_path / "fr.yaml").write_text(dump_yaml(fourrooms(quick=True)))
+    code, _, err = run_cli(capsys, "bench", "--suite", "debug", "--config", str(tmp_path / "fr.yaml"),
+                           "--out", str(tmp_path / "b"))  # fmt: skip
+    assert_user_error(code, err, "Suite 'debug' draws its tasks in 'MiniGrid-Empty-8x8-v0'",
+                      "trained on 'MiniGrid-FourRooms-v0'", "fourrooms")  # fmt: skip
+    assert not (tmp_path / "b").exists()
 
 
 def test_evaluate_missing_checkpoint(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

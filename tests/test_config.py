@@ -187,22 +187,16 @@ def test_int_given_for_float_field_is_converted() -> None:
     assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float)
 
 
-def test_override_appends_a_level_at_index_len() -> None:
+def test_override_beyond_the_stack_is_refused_until_levels_adds_them() -> None:
+    from hjepa.experiments.presets import with_levels
+
     base = debug()
     n = len(base.levels)
-    cfg = apply_overrides(base, [f"levels.{n}.stride=3"])
-    assert len(cfg.levels) == n + 1
-    assert cfg.levels[n] == dataclasses.replace(base.levels[-1], stride=3)
+    with pytest.raises(ConfigError, match=rf"'{n}' is not a valid index \(0..{n - 1}\).*--levels K"):
+        apply_overrides(base, [f"levels.{n}.stride=3"])
+    cfg = apply_overrides(with_levels(base, n + 1), [f"levels.{n}.stride=3"])
+    assert len(cfg.levels) == n + 1 and cfg.levels[n].stride == 3
     assert cfg.taus == base.taus + (base.taus[-1] * 3,)
-    assert cfg.window == base.taus[-1] * 3 + 1
-
-
-def test_appended_level_args_do_not_alias_the_previous_level() -> None:
-    base = debug()
-    n = len(base.levels)
-    cfg = apply_overrides(base, [f"levels.{n}.args.depth=3"])
-    assert cfg.levels[n].args == {"depth": 3}
-    assert cfg.levels[n - 1].args == base.levels[n - 1].args
 
 
 def test_override_new_key_under_args() -> None:

@@ -71,6 +71,31 @@ def test_cli_writes_every_plot_and_the_table(tiny_ckpt: Path, tmp_path: Path, ca
     assert "| level | tau | predicted | copy last state |" in md and "plots/critic_map.png" in md
 
 
+def test_cli_configurator_makes_the_upper_levels_plan(tiny_ckpt: Path, tmp_path: Path, capsys) -> None:
+    argv = ["inspect", "--checkpoint", str(tiny_ckpt), "--max-steps", "6", "--no-gif", "--levels", "0,1,2"]
+    code, out, err = run_cli(capsys, *argv, "--out", str(tmp_path / "all"), "--configurator", "use_critic=false")
+    assert code == 0, err
+    subgoals = json.loads((tmp_path / "all" / "inspect.json").read_text())["episode"]["subgoals"]
+    assert {"1", "2"} <= set(subgoals) and all(subgoals[k]["plans"] >= 1 for k in ("1", "2"))
+    assert "No level above 0 planned" not in out
+    code, out, err = run_cli(capsys, *argv, "--out", str(tmp_path / "flat"), "--configurator", "max_levels=1")
+    assert code == 0, err
+    doc = json.loads((tmp_path / "flat" / "inspect.json").read_text())
+    assert set(doc["episode"]["subgoals"]) <= {"0"}
+    assert "No level above 0 planned" in " ".join(out.split())
+    assert "--configurator max_levels=8" in " ".join(out.split())
+    assert any("No level above 0 planned" in n for n in doc["notes"])
+
+
+@pytest.mark.parametrize(("extra", "fragment"), [(["--set", "train.steps=5"], "--set and --config do nothing"),
+                                                 (["--configurator", "depth=3"], "KEY one of")])  # fmt: skip
+def test_cli_inspect_refuses_training_options(tiny_ckpt: Path, tmp_path: Path, capsys, extra: list[str],
+                                              fragment: str) -> None:  # fmt: skip
+    code, _, err = run_cli(capsys, "inspect", "--checkpoint", str(tiny_ckpt), "--out", str(tmp_path / "o"), *extra)
+    assert code == EXIT_USER_ERROR and fragment in " ".join(err.split()), err
+    assert not (tmp_path / "o").exists()
+
+
 def test_levels_option_restricts_the_views(tiny_ckpt: Path, tmp_path: Path) -> None:
     cfg = InspectConfig(levels=(1,), windows=16, examples=16, max_steps=2, gif=False)
     report = inspect_checkpoint(tiny_ckpt, tmp_path, cfg)
@@ -207,6 +232,22 @@ def test_embedding_view_on_the_layout(tiny_ckpt: Path) -> None:
     view = embedding_view(bank, 1)
     assert view.projection.shape == (144, 2) and view.std.shape == (16,)
     assert 1.0 <= view.eff_rank <= 16.0
+
+
+def test_embedding_plot_reference_follows_the_regularizer(tiny_ckpt: Path) -> None:
+    from hjepa.config import RegularizerConfig
+    from hjepa.inspection import plot_embeddings
+
+    view = embedding_view(layout_bank(load_source(tiny_ckpt).stack, LayoutOracle(ENV).nav(0)), 0)
+    cases = {"vicreg": RegularizerConfig(), "sigreg": RegularizerConfig(kind="sigreg"),
+             "off": RegularizerConfig(weight=0.0), "no hinge": RegularizerConfig(var_weight=0.0)}  # fmt: skip
+    labels = {}
+    for name, reg in cases.items():
+        ax = plot_embeddings(view, reg).axes[0]
+        labels[name] = [line.get_label() for line in ax.get_lines()]
+    assert labels["vicreg"] == ["VICReg hinge: std >= 1 over training batches within a layout (not over these observations)"]
+    assert labels["sigreg"] == ["SIGReg: unit-Gaussian projections over training batches"]
+    assert labels["off"] == labels["no hinge"] == []
 
 
 def test_figures_of_known_geometry() -> None:

@@ -77,7 +77,7 @@ def test_kind_must_accept_input() -> None:
 
 
 def test_unknown_kind_suggests() -> None:
-    with pytest.raises(UnknownNameError, match="Did you mean temporal"):
+    with pytest.raises(UnknownNameError, match="Did you mean .temporal."):
         get_level_kind("temporl")
 
 

@@ -151,3 +151,25 @@ def test_plots_write_pngs(tmp_path: Path) -> None:
         data = Path(path).read_bytes()
         assert len(data) > 1000 and data.startswith(PNG_MAGIC)
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["empty.png", "figs", "pred.png", "success.png"]
+
+
+def test_report_md_has_a_training_line_only_when_training_ran() -> None:
+    from hjepa.experiments.bench import results_markdown
+
+    doc = _document()
+    assert "Training: 100 steps" in results_markdown(doc)
+    doc["train"] = {"wall_s": 0.0, "steps": 0, "samples_per_s": 0.0, "peak_mem_mb": 0.0}
+    md = results_markdown(doc)
+    assert "Training" not in md and "0 steps" not in md
+    assert "trained on cpu" in md
+
+
+def test_report_md_explains_a_map_level_dim() -> None:
+    from hjepa.experiments.bench import results_markdown
+    from hjepa.report import MAP_NOTE
+
+    doc = _document()
+    assert MAP_NOTE not in results_markdown(doc)
+    doc["levels_report"][0] = {**doc["levels_report"][0], "dim": 1444, "map": "4x19x19"}
+    md = results_markdown(doc)
+    assert "| 1444 (4x19x19) |" in md and MAP_NOTE in md

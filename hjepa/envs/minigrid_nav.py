@@ -14,7 +14,6 @@ Layout encoding: ``(W, H, 3)`` uint8 indexed ``[x][y]`` (not ``[row][col]``), ea
 
 from __future__ import annotations
 
-import difflib
 from collections import OrderedDict
 from typing import Any, Sequence
 
@@ -24,7 +23,7 @@ from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX
 from minigrid.core.world_object import Box
 from minigrid.minigrid_env import MiniGridEnv
 
-from hjepa.errors import ConfigError, NotNavigationEnvError, UnknownEnvError
+from hjepa.errors import ConfigError, NotNavigationEnvError, UnknownEnvError, did_you_mean
 from hjepa.specs import ActionSpec
 
 #: Our action names -> MiniGrid ``Actions`` values.
@@ -64,8 +63,7 @@ def make_minigrid(env_id: str, **kwargs: Any) -> MiniGridEnv:
     try:
         gymnasium.spec(env_id)
     except gymnasium.error.Error as e:
-        close = difflib.get_close_matches(env_id, list(gymnasium.registry), n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(env_id, gymnasium.registry)
         raise UnknownEnvError(
             f"Unknown environment id '{env_id}' ({e}).{hint} hjepa supports {SUPPORTED_FAMILIES}."
         ) from None

@@ -37,7 +37,7 @@ import numpy as np
 
 from hjepa.envs.maze_oracle import Cell, MazeMap
 from hjepa.envs.maze_raster import MazeRaster
-from hjepa.errors import ConfigError, MissingExtraError, UnknownEnvError
+from hjepa.errors import ConfigError, MissingExtraError, UnknownEnvError, did_you_mean
 from hjepa.specs import ActionSpec, ObsSpec
 
 SUCCESS_RADIUS = 0.45
@@ -99,7 +99,8 @@ def is_pointmaze(env_id: str) -> bool:
 def maze_info(env_id: str) -> MazeInfo:
     """The :class:`MazeInfo` of ``env_id``, or :class:`UnknownEnvError` listing the mazes."""
     if env_id not in MAZES:
-        raise UnknownEnvError(f"Unknown maze '{env_id}'. hjepa navigates the PointMazes {', '.join(MAZES)}.")
+        raise UnknownEnvError(f"Unknown maze '{env_id}'.{did_you_mean(env_id, MAZES)} hjepa navigates the "
+                              f"PointMazes {', '.join(MAZES)}.")  # fmt: skip
     return MAZES[env_id]
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from hjepa import diagnostics
+from hjepa.config import RegularizerConfig
 from hjepa.inspection.source import StateBank, pca_2d
 
 
@@ -60,13 +61,27 @@ def linear_r2(x: np.ndarray, y: np.ndarray, seed: int = 0, train: float = 0.7, r
     return float(np.mean(1.0 - resid / np.maximum(total, 1e-12)))
 
 
-def plot_embeddings(view: EmbeddingView) -> Figure:
-    """Four panels: sorted per-dimension std; the PCA of the states coloured by true x, by true
-    y and by heading."""
+def regularizer_reference(reg: RegularizerConfig | None) -> str | None:
+    """The label of the std the training regulariser asks for (at 1), or None when none does."""
+    if reg is None or reg.weight <= 0:
+        return None
+    if reg.kind == "vicreg" and reg.var_weight > 0:
+        per = " within a layout" if reg.by_layout else ""
+        return f"VICReg hinge: std >= 1 over training batches{per} (not over these observations)"
+    if reg.kind == "sigreg":
+        return "SIGReg: unit-Gaussian projections over training batches"
+    return None
+
+
+def plot_embeddings(view: EmbeddingView, regularizer: RegularizerConfig | None = None) -> Figure:
+    """Four panels: sorted per-dimension std (with the std the training regulariser asks for);
+    the PCA of the states coloured by true x, by true y and by heading."""
     fig = Figure(figsize=(17, 4))
     ax_std, *axes = fig.subplots(1, 4)
-    ax_std.bar(np.arange(view.dim), np.sort(view.std)[::-1], color="tab:blue")
-    ax_std.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="VICReg target std 1")
+    ax_std.bar(np.arange(view.dim), np.sort(view.std)[::-1], color="tab:blue", label="std over the distinct observations")
+    reference = regularizer_reference(regularizer)
+    if reference:
+        ax_std.axhline(1.0, color="grey", linestyle="--", linewidth=1, label=reference)
     ax_std.set(title=f"per-dimension std (min {view.std_min:.3f}); effective rank {view.eff_rank:.1f} of {view.dim}",
                xlabel="dimension (sorted)", ylabel="std")  # fmt: skip
     ax_std.title.set_fontsize("small")

@@ -140,7 +140,7 @@ def _dataset_views(src: Source, levels: list[int], cfg: InspectConfig, seed: int
         doc["embeddings"].append({"level": k, "dim": view.dim, "std_min": view.std_min, "std_mean": float(view.std.mean()),
                                   "eff_rank": view.eff_rank, "explained_2d": [float(v) for v in view.explained],
                                   "position_r2": view.position_r2, "observations": len(view.pose)})  # fmt: skip
-        files.append(save_figure(plot_embeddings(view), plots / f"embeddings_level{k}.png"))
+        files.append(save_figure(plot_embeddings(view, src.cfg.loss.regularizer), plots / f"embeddings_level{k}.png"))
     doc["neighbours"] = []
     for view in neighbour_views(stack, data, levels, cfg.examples, cfg.neighbours, seed):
         (hit, copy), (hit1, copy1), (cell, cell_moved, moved) = view.top_k(), view.top_k(1), view.cell_hits()
@@ -167,6 +167,8 @@ def _map_views(src: Source, levels: list[int], cfg: InspectConfig, seed: int,
         agent = PlannerAgent(src.stack, cfg.configurator, seed, _memory_for(src, cfg.configurator, seed))
     view = trace_episode(src.stack, nav, graph, task, agent, cfg.max_steps, seed)
     doc["episode"] = episode_summary(view, index, len(tasks))
+    if src.stack.num_levels > 1 and not any(r.level > 0 for r in view.subgoals):
+        doc["notes"].append(no_upper_plans_note(cfg.configurator or RuleConfigurator()))
     files = [save_figure(plot_episode(view), plots / "episode.png"),
              save_figure(plot_episode_predictions(view), plots / "episode_predictions.png")]  # fmt: skip
     if cfg.gif:
@@ -180,6 +182,20 @@ def _map_views(src: Source, levels: list[int], cfg: InspectConfig, seed: int,
         doc["notes"].append("No critic map: the checkpoint has no trained critics (critic.enabled was off).")
     files.append(save_figure(plot_critic_maps(maps), plots / "critic_map.png"))
     return files
+
+
+def no_upper_plans_note(conf: RuleConfigurator) -> str:
+    """Why no level above 0 planned in the traced episode, and how to see their subgoals."""
+    if conf.max_levels <= 1:
+        why, fix = "the configurator plans on level 0 alone (max_levels=1)", "--configurator max_levels=8"
+    elif conf.use_critic:
+        why = ("the critics put the goal within level 0's reach at every step, and the configurator activates "
+               "a level only for goals beyond the reach of the levels below")  # fmt: skip
+        fix = "--configurator use_critic=false (every level then plans, on latent distance)"
+    else:
+        why, fix = "the configurator activated no level above 0", "--episode I (a farther task)"
+    return (f"No level above 0 planned in the traced episode: {why}. To see the upper levels' subgoals, run "
+            f"`hjepa inspect` again with {fix}.")
 
 
 def pick_episode(tasks: Sequence[Task], episode: int | None) -> int:
@@ -243,6 +259,9 @@ def inspect_markdown(doc: dict[str, Any]) -> str:
               "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     lines += [f"| {e['level']} | {e['dim']} | {e['std_min']:.3f} | {e['std_mean']:.3f} | {e['eff_rank']:.1f} | "
               f"{fmt(e['explained_2d'])} | {e['position_r2']:.2f} |" for e in doc["embeddings"]]  # fmt: skip
+    lines += ["", "std is per state dimension over the dataset's distinct observations: a dimension that never changes "
+              "(e.g. a map level's wall cells) has std 0 without collapse; the effective rank says how many directions "
+              "the states spread in."]  # fmt: skip
     lines += ["", "## Nearest neighbours of one-step predictions", "",
               "| level | tau | true target in top-k (pred / copy) | top-1 (pred / copy) | median rank | top-1 on the true cell "
               "(all / when the agent moved) | distinct obs |", "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
