@@ -8,7 +8,9 @@ import numpy as np
 
 from hjepa.errors import UnknownNameError, did_you_mean
 
-AGENTS = ("hjepa", "flat", "random", "oracle")
+AGENTS = ("hjepa", "flat", "flat-unbounded", "random", "oracle")
+DEFAULT_AGENTS = ("hjepa", "flat", "random", "oracle")
+"""The agents a suite runs unless it names others (``flat-unbounded``: the scale suites)."""
 
 
 class Agent:
@@ -44,11 +46,12 @@ class Agent:
 
 
 def make_agent(name: str, **kwargs: Any) -> Agent:
-    """Build agent ``name`` ("hjepa", "flat", "random", "oracle") from keyword arguments."""
-    from hjepa.agents.planning import FlatAgent, HJEPAAgent
+    """Build agent ``name`` (one of :data:`AGENTS`) from keyword arguments."""
+    from hjepa.agents.planning import FlatAgent, HJEPAAgent, UnboundedFlatAgent
     from hjepa.agents.simple import OracleAgent, RandomAgent
 
-    table = {"hjepa": HJEPAAgent, "flat": FlatAgent, "random": RandomAgent, "oracle": OracleAgent}
+    table = {"hjepa": HJEPAAgent, "flat": FlatAgent, "flat-unbounded": UnboundedFlatAgent, "random": RandomAgent,
+             "oracle": OracleAgent}  # fmt: skip
     if name not in table:
         raise UnknownNameError(f"Unknown agent '{name}'. Agents: {', '.join(AGENTS)}.{did_you_mean(name, AGENTS)}")
     return table[name](**kwargs)

@@ -97,3 +97,29 @@ class FlatAgent(HJEPAAgent):
                                continuous_planner=continuous_planner, planner=planner,
                                imagine_nodes=imagine_nodes)  # fmt: skip
         super().__init__(stack, cfg, seed, memory)
+
+
+UNBOUNDED_NODES = 10**7
+"""An imagination cap no maze of the suites reaches (129 x 129 MazeRooms: ~51k poses)."""
+
+
+def imagine_nodes_for(stack: torch.nn.Module, episode_budget: float) -> int:
+    """The imagined nodes a flat "imagine" agent may hold within ``episode_budget`` map units
+    (one whole-map level-0 prediction each) for a whole episode: a node costs one prediction per
+    action on a :data:`~hjepa.planning.imagine.WINDOW`-sided crop."""
+    from hjepa.planning.imagine import WINDOW
+
+    w, h = stack.obs_spec.shape[:2]
+    per_node = stack.action_spec.n * min(WINDOW, w) * min(WINDOW, h) / (w * h)
+    return max(1, int(episode_budget / per_node))
+
+
+class UnboundedFlatAgent(FlatAgent):
+    """The flat "imagine" agent with no cap on its imagination: the compute a single level
+    needs to reach the goal, against which the hierarchy's saving is measured."""
+
+    name = "flat-unbounded"
+
+    def __init__(self, stack: torch.nn.Module, seed: int = 0, memory: torch.Tensor | None = None) -> None:
+        super().__init__(stack, 1.0, seed=seed, use_critic=False, planner="imagine", memory=memory,
+                         imagine_nodes=UNBOUNDED_NODES)  # fmt: skip

@@ -15,6 +15,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from hjepa.agents.base import DEFAULT_AGENTS
 from hjepa.checkpoint import load_module, read_checkpoint
 from hjepa.config import ExperimentConfig, from_dict
 from hjepa.data.storage import OfflineDataset
@@ -24,11 +25,12 @@ from hjepa.io import write_json, write_text
 from hjepa.logs import make_console
 from hjepa.metrics import results_document
 from hjepa.planning.configurator import RuleConfigurator
-from hjepa.plots import plot_pred_error_by_horizon, plot_success_by_bin
+from hjepa.plots import plot_compute_by_distance, plot_pred_error_by_horizon, plot_success_by_bin
 from hjepa.probe import levels_report
 from hjepa.report import MAP_NOTE, agents_table_md, dim_cell
 from hjepa.experiments import presets
-from hjepa.experiments.evaluate import EvalConfig, calls_per_decision, evaluate_agents, planning_memory, suite_tasks
+from hjepa.experiments.evaluate import (Budget, EvalConfig, calls_per_decision, evaluate_agents, planning_memory,
+                                        suite_tasks)  # fmt: skip
 from hjepa.experiments.runner import RunResult, run_experiment
 
 MAZE_BINS = DistanceBins.from_mapping({"short": (1, 40), "medium": (41, 80), "long": (81, math.inf)})
@@ -69,13 +71,14 @@ class Suite:
     held_out: tuple[int, ...] = ()
     flat_horizon: int = 8
     configurator: RuleConfigurator = RuleConfigurator()
+    agents: tuple[str, ...] = DEFAULT_AGENTS
 
     def layouts(self, cfg: ExperimentConfig) -> list[int]:
         return list(self.held_out) if self.held_out else [cfg.data.layout_seed]
 
     def eval_config(self, seed: int, agents: tuple[str, ...] | None = None) -> EvalConfig:
         """The suite's evaluation settings (all agents unless ``agents`` is given)."""
-        names = {"agents": agents} if agents is not None else {}
+        names = {"agents": agents if agents is not None else self.agents}
         return EvalConfig(max_steps=self.max_steps, flat_horizon=self.flat_horizon, configurator=self.configurator,
                           seed=seed, **names)  # fmt: skip
 
@@ -90,6 +93,8 @@ _PM_PLANNING = {"flat_horizon": 10, "configurator": RuleConfigurator(flat_horizo
 # layout's graph from the current observation (`--configurator planner=graph` plans on the
 # memory of the dataset's observations instead, for a model trained on the evaluated layout).
 _IMAGINE = RuleConfigurator(planner="imagine")
+_SCALE_AGENTS = ("hjepa", "flat", "flat-unbounded", "random", "oracle")
+"""The scale suites also run the flat planner with no cap: the compute ratio at equal success."""
 
 
 SUITES: dict[str, Suite] = {
@@ -98,9 +103,9 @@ SUITES: dict[str, Suite] = {
                               HELD_OUT_LAYOUTS, configurator=_IMAGINE),  # fmt: skip
     "mazerooms": Suite("mazerooms", presets.mazerooms, MAZE_BINS, 30, 6, 400, configurator=_IMAGINE),
     "mazerooms-8": Suite("mazerooms-8", presets.mazerooms_8, MAZE8_BINS, 30, 4, 700, HELD_OUT_LAYOUTS,
-                         configurator=_IMAGINE),  # fmt: skip
+                         configurator=_IMAGINE, agents=_SCALE_AGENTS),  # fmt: skip
     "mazerooms-16": Suite("mazerooms-16", presets.mazerooms_16, MAZE16_BINS, 30, 2, 1600, HELD_OUT_LAYOUTS,
-                          configurator=_IMAGINE),  # fmt: skip
+                          configurator=_IMAGINE, agents=_SCALE_AGENTS),  # fmt: skip
     "multiroom": Suite("multiroom", presets.multiroom, MULTIROOM_BINS, 30, 5, 200, HELD_OUT_LAYOUTS,
                        configurator=_IMAGINE),  # fmt: skip
     "pointmaze-medium": Suite("pointmaze-medium", presets.pointmaze_medium, PM_MEDIUM_BINS, 30, 5, 600, **_PM_PLANNING),
@@ -167,16 +172,35 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     agents, records = evaluate_agents(stack, cfg.data.env_id, tasks, list(suite.bins), eval_cfg, console.is_terminal,
                                       planning_memory(data, eval_cfg))  # fmt: skip
     trained_on = {"device": "unknown", "precision": "unknown", **module.trained_on}  # older checkpoints lack it
+    levels = _with_subgoal_share(levels_report(stack, data, seed=cfg.seed), agents)
     doc = results_document(suite.name, quick, cfg.seed, trained_on["device"], stack.num_levels, _train_figures(run),
-                           agents, levels_report(stack, data, seed=cfg.seed), precision=trained_on["precision"],
-                           command=_command(), flat_width=_flat_width(stack, records, eval_cfg))  # fmt: skip
+                           agents, levels, precision=trained_on["precision"], command=_command(),
+                           flat_width=_flat_width(stack, records, eval_cfg), budget=_budget(stack, records))  # fmt: skip
     write_json(out / "results.json", doc)
     write_json(out / "episodes.json", [dataclasses.asdict(r) for r in records])
     plot_success_by_bin(doc, out / "plots" / "success_by_bin.png")
     plot_pred_error_by_horizon(doc["levels_report"], out / "plots" / "pred_error_by_horizon.png")
+    plot_compute_by_distance(records, out / "plots" / "compute_by_distance.png")
     write_text(out / "report.md", results_markdown(doc))
     console.print(results_table(doc))
     return doc
+
+
+def _with_subgoal_share(levels: list[dict], agents: dict) -> list[dict]:
+    """``levels_report`` with, for level 1, the share of hjepa's env steps whose level-0 target
+    was an upper level's subgoal."""
+    share = agents.get("hjepa", {}).get("upper_target_share")
+    return [{**r, "subgoal_share": share} if r["level"] == 1 and share is not None else r for r in levels]
+
+
+def _budget(stack: torch.nn.Module, records: list) -> dict | None:
+    """The planning budget measured on hjepa and given to flat, in whole-map level-0 predictions."""
+    hjepa = [r for r in records if r.agent == "hjepa"]
+    if not hjepa:
+        return None
+    b = Budget.of(hjepa, stack.action_spec.repeat)
+    return {"per_step": round(b.per_step, 3), "per_episode": round(b.per_episode, 2),
+            "unit": "one level-0 prediction on the whole map"}  # fmt: skip
 
 
 def _dataset_of(path: str, ckpt: str | Path) -> OfflineDataset:

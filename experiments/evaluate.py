@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Callable, NamedTuple, Protocol, Sequence
 
 import numpy as np
 import torch
 from rich.progress import Progress
 
-from hjepa.agents import Agent, FlatAgent, HJEPAAgent, OracleAgent, RandomAgent
-from hjepa.agents.base import AGENTS
+from hjepa.agents import Agent, FlatAgent, HJEPAAgent, OracleAgent, RandomAgent, UnboundedFlatAgent, imagine_nodes_for
+from hjepa.agents.base import AGENTS, DEFAULT_AGENTS
 from hjepa.envs.maze_oracle import MazeTask, fixed_maze_tasks, make_maze_tasks
 from hjepa.envs.oracle import POSE_ACTIONS, LayoutOracle, arrival_observation, make_tasks
 from hjepa.envs.tasks import Bins, Task
@@ -42,7 +42,7 @@ class EvalConfig:
         seed: seeds the agents.
     """
 
-    agents: tuple[str, ...] = AGENTS
+    agents: tuple[str, ...] = DEFAULT_AGENTS
     max_steps: int = 100
     flat_horizon: int = 8
     configurator: RuleConfigurator = RuleConfigurator()
@@ -74,14 +74,29 @@ def run_episode(agent: Agent, oracle: LayoutOracle, task: Task, max_steps: int,
         nav.step(env_actions[a])
         steps += 1
         success = nav.pose[:2] == tuple(task.goal)
+    extra = {"layout_seed": task.layout_seed, "start": list(task.start), "goal": list(task.goal), **trace_figures(agent)}
     return EpisodeRecord(agent=agent.name, bin=task.bin, success=bool(success), steps=steps, path_len=float(steps),
                          oracle_len=float(task.distance), predictor_calls=agent.predictor_calls, plan_ms=plan_ms,
-                         extra={"layout_seed": task.layout_seed, "start": list(task.start), "goal": list(task.goal)})  # fmt: skip
+                         extra=extra)  # fmt: skip
+
+
+def trace_figures(agent: Agent) -> dict:
+    """A planning agent's episode, from its trace: predictor calls by level (map units) and the
+    env steps whose level-0 target was an upper level's subgoal (nothing for other agents)."""
+    traces = getattr(agent, "trace", [])
+    if not traces or not hasattr(traces[0], "levels"):
+        return {}
+    by_level: dict[int, float] = {}
+    for step in traces:
+        for level in step.levels:
+            by_level[level.level] = by_level.get(level.level, 0.0) + float(level.calls)
+    upper = sum(1 for step in traces if step.levels and step.levels[0].target == "subgoal")
+    return {"calls_by_level": [by_level.get(k, 0.0) for k in range(max(by_level) + 1)], "upper_target_steps": upper}
 
 
 def build_agents(stack: torch.nn.Module, oracle: LayoutOracle, cfg: EvalConfig,
-                 memory: torch.Tensor | None = None) -> dict[str, Callable[[float], Agent]]:  # fmt: skip
-    """Factories by name; each takes the budget (hjepa's calls per step, for "flat").
+                 memory: torch.Tensor | None = None) -> dict[str, Callable[["Budget"], Agent]]:  # fmt: skip
+    """Factories by name; each takes the :class:`Budget` (the hierarchy's measured cost, for "flat").
     ``memory``: the "graph" planner's observations (hjepa and flat share them)."""
     spec = stack.action_spec
     conf = cfg.configurator
@@ -89,10 +104,15 @@ def build_agents(stack: torch.nn.Module, oracle: LayoutOracle, cfg: EvalConfig,
     def oracle_agent(_: float) -> Agent:
         return OracleAgent(_LayoutGraphs(oracle), spec)
 
+    def flat(budget: Budget) -> Agent:
+        nodes = imagine_nodes_for(stack, budget.per_episode) if conf.planner == "imagine" else conf.imagine_nodes
+        return FlatAgent(stack, budget.per_step, cfg.flat_horizon, cfg.seed, conf.use_critic, planner=conf.planner,
+                         memory=memory, imagine_nodes=nodes)  # fmt: skip
+
     return {
         "hjepa": lambda _: HJEPAAgent(stack, conf, cfg.seed, memory),
-        "flat": lambda budget: FlatAgent(stack, budget, cfg.flat_horizon, cfg.seed, conf.use_critic,
-                                         planner=conf.planner, memory=memory),  # fmt: skip
+        "flat": flat,
+        "flat-unbounded": lambda _: UnboundedFlatAgent(stack, cfg.seed, memory),
         "random": lambda _: RandomAgent(spec, cfg.seed),
         "oracle": oracle_agent,
     }
@@ -115,7 +135,7 @@ class Episodes(Protocol):
     """An env family's evaluation: agent factories and one episode of an agent on a task."""
 
     def factories(self, stack: torch.nn.Module, cfg: EvalConfig,
-                  memory: torch.Tensor | None = None) -> dict[str, Callable[[float], Agent]]: ...  # fmt: skip
+                  memory: torch.Tensor | None = None) -> dict[str, Callable[["Budget"], Agent]]: ...  # fmt: skip
 
     def run(self, agent: Agent, task: object, max_steps: int) -> EpisodeRecord: ...
 
@@ -128,7 +148,7 @@ class GridEpisodes:
         self.oracle = LayoutOracle(env_id, env_actions=self.env_actions)
 
     def factories(self, stack: torch.nn.Module, cfg: EvalConfig,
-                  memory: torch.Tensor | None = None) -> dict[str, Callable[[float], Agent]]:  # fmt: skip
+                  memory: torch.Tensor | None = None) -> dict[str, Callable[["Budget"], Agent]]:  # fmt: skip
         return build_agents(stack, self.oracle, cfg, memory)
 
     def run(self, agent: Agent, task: Task, max_steps: int) -> EpisodeRecord:
@@ -174,7 +194,7 @@ def evaluate_agents(stack: torch.nn.Module, env_id: str, tasks: Sequence[Task | 
     episodes = episodes_for(stack, env_id)
     factories = episodes.factories(stack, cfg, memory)
     records: list[EpisodeRecord] = []
-    budget = 0.0
+    budget = Budget(0.0, 0.0)
     with Progress(disable=not progress, transient=True) as bar:
         for name in cfg.agents:
             agent = factories[name](budget)
@@ -183,7 +203,7 @@ def evaluate_agents(stack: torch.nn.Module, env_id: str, tasks: Sequence[Task | 
                 records.append(episodes.run(agent, task, cfg.max_steps))
                 bar.advance(task_bar)
             if name == "hjepa":
-                budget = calls_per_decision([r for r in records if r.agent == "hjepa"], stack.action_spec.repeat)
+                budget = Budget.of([r for r in records if r.agent == "hjepa"], stack.action_spec.repeat)
     return summarise_by_agent(records, bins), records
 
 
@@ -191,6 +211,19 @@ def planning_memory(data: object, cfg: EvalConfig) -> torch.Tensor | None:
     """What the configurator's planners read from the dataset ``data`` (an OfflineDataset):
     :func:`~hjepa.planning.memory.memory_observations`."""
     return memory_observations(data.obs, cfg.configurator.planner, cfg.configurator.upper, cfg.seed)
+
+
+class Budget(NamedTuple):
+    """The hierarchy's measured planning cost, which the flat agent gets: predictor calls per
+    model step, and per episode (a flat "imagine" agent spends its episode's at once)."""
+
+    per_step: float
+    per_episode: float
+
+    @classmethod
+    def of(cls, records: Sequence[EpisodeRecord], repeat: int = 1) -> "Budget":
+        per_episode = sum(r.predictor_calls for r in records) / max(len(records), 1)
+        return cls(calls_per_decision(records, repeat), per_episode)
 
 
 def calls_per_decision(records: Sequence[EpisodeRecord], repeat: int = 1) -> float:

@@ -43,13 +43,14 @@ class PointMazeEpisodes:
         self.repeat = stack.action_spec.repeat
 
     def factories(self, stack: torch.nn.Module, cfg: object,
-                  memory: torch.Tensor | None = None) -> dict[str, Callable[[float], Agent]]:  # fmt: skip
-        """Agent factories by name; each takes the budget (hjepa's calls per step, for "flat").
+                  memory: torch.Tensor | None = None) -> dict[str, Callable[["Budget"], Agent]]:  # fmt: skip
+        """Agent factories by name; each takes the :class:`~hjepa.experiments.evaluate.Budget`
+        (the hierarchy's measured cost; "flat" plans with ``budget.per_step`` calls a step).
         ``memory`` serves the "graph" planner of the levels above 0 (latent macro-actions)."""
         conf = cfg.configurator
         return {
             "hjepa": lambda _: HJEPAAgent(stack, conf, cfg.seed, memory),
-            "flat": lambda budget: FlatAgent(stack, budget, cfg.flat_horizon, cfg.seed, conf.use_critic,
+            "flat": lambda budget: FlatAgent(stack, budget.per_step, cfg.flat_horizon, cfg.seed, conf.use_critic,
                                              conf.continuous_planner, memory=memory),  # fmt: skip
             "random": lambda _: RandomAgent(stack.action_spec, cfg.seed),
             "oracle": lambda _: PointMazeOracleAgent(self.sim),

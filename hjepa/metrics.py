@@ -116,7 +116,26 @@ def summarise(records: Sequence[EpisodeRecord], bins: Sequence[str]) -> dict[str
         "plan_ms_p95": float(np.percentile(plan_ms, 95)) if plan_ms.size else 0.0,
         "plan_ms_mean": float(plan_ms.mean()) if plan_ms.size else 0.0,
         "by_distance": {b: _bin_entry([r for r in records if r.bin == b]) for b in bins},
+        **_compute(records, steps),
     }
+
+
+def _compute(records: Sequence[EpisodeRecord], steps: int) -> dict[str, Any]:
+    """Predictor calls per episode (median, max), also by level, and the share of env steps
+    whose level-0 target came from an upper level (planning agents that report them)."""
+    calls = np.array([r.predictor_calls for r in records], dtype=np.float64)
+    out: dict[str, Any] = {"predictor_calls_per_episode": {"median": float(np.median(calls)) if calls.size else 0.0,
+                                                           "max": float(calls.max()) if calls.size else 0.0}}  # fmt: skip
+    by_level = [r.extra["calls_by_level"] for r in records if "calls_by_level" in r.extra]
+    if by_level:
+        width = max(len(c) for c in by_level)
+        table = np.array([list(c) + [0.0] * (width - len(c)) for c in by_level])
+        out["predictor_calls_per_episode_by_level"] = [
+            {"level": k, "median": float(np.median(table[:, k])), "max": float(table[:, k].max())} for k in range(width)
+        ]
+        upper = sum(r.extra.get("upper_target_steps", 0) for r in records)
+        out["upper_target_share"] = upper / steps if steps else 0.0
+    return out
 
 
 def _bin_entry(records: Sequence[EpisodeRecord]) -> dict[str, Any]:

@@ -108,3 +108,26 @@ def plot_pred_error_by_horizon(levels_report: Sequence[dict[str, Any]], path: st
     if levels_report:
         ax.legend(fontsize="small")
     return _save(fig, path)
+
+
+COMPUTE_AGENTS = ("hjepa", "flat-unbounded", "flat")
+"""The planning agents whose compute :func:`plot_compute_by_distance` draws."""
+
+
+def plot_compute_by_distance(records: Sequence[Any], path: str | Path) -> Path | None:
+    """Predictor calls per episode (whole-map level-0 units, log scale) against the oracle's
+    distance, one series per planning agent (None when no episode has any)."""
+    series = {a: [(r.oracle_len, r.predictor_calls) for r in records if r.agent == a] for a in COMPUTE_AGENTS}
+    series = {a: pts for a, pts in series.items() if pts}
+    if not series:
+        return None
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    for name, pts in series.items():
+        x, y = np.array(pts, dtype=np.float64).T
+        ax.scatter(x, np.maximum(y, 1e-3), s=12, label=name, alpha=0.7)
+    ax.set_yscale("log")
+    ax.set_xlabel("oracle distance (actions)")
+    ax.set_ylabel("predictor calls per episode (whole-map units)")
+    ax.legend()
+    return _save(fig, path)

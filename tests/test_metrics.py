@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import copy
 import json
 from pathlib import Path
@@ -60,10 +62,21 @@ RECORDS = [
 ]
 
 
+def test_calls_by_level_and_the_upper_share_come_from_the_records_extras() -> None:
+    extra = [{"calls_by_level": [90.0, 10.0], "upper_target_steps": 6}, {"calls_by_level": [80.0], "upper_target_steps": 0}]
+    records = [dataclasses.replace(r, extra=e) for r, e in zip(RECORDS[:2], extra)]
+    s = summarise(records, BINS)
+    assert s["predictor_calls_per_episode_by_level"] == [{"level": 0, "median": 85.0, "max": 90.0},
+                                                         {"level": 1, "median": 5.0, "max": 10.0}]  # fmt: skip
+    assert s["upper_target_share"] == pytest.approx(6 / 18)
+
+
 def test_summarise_hand_made_records() -> None:
     s = summarise(RECORDS[:3], BINS)
     assert list(s) == ["episodes", "success", "success_ci95", "spl", "mean_steps", "predictor_calls_per_step",
-                       "plan_ms_median", "plan_ms_p95", "plan_ms_mean", "by_distance"]  # fmt: skip
+                       "plan_ms_median", "plan_ms_p95", "plan_ms_mean", "by_distance",
+                       "predictor_calls_per_episode"]  # fmt: skip
+    assert s["predictor_calls_per_episode"] == {"median": 100.0, "max": 400.0}
     assert s["episodes"] == 3 and s["success"] == pytest.approx(2 / 3)
     assert s["success_ci95"] == pytest.approx(list(wilson_interval(2, 3)))
     assert s["spl"] == pytest.approx(0.5) and s["mean_steps"] == pytest.approx(58 / 3)
