@@ -215,14 +215,15 @@ def planning_memory(data: object, cfg: EvalConfig) -> torch.Tensor | None:
 
 class Budget(NamedTuple):
     """The hierarchy's measured planning cost, which the flat agent gets: predictor calls per
-    model step, and per episode (a flat "imagine" agent spends its episode's at once)."""
+    model step, and per episode, the most any of its episodes took (a flat "imagine" agent
+    spends its episode's at once, before it knows how long the episode will be)."""
 
     per_step: float
     per_episode: float
 
     @classmethod
     def of(cls, records: Sequence[EpisodeRecord], repeat: int = 1) -> "Budget":
-        per_episode = sum(r.predictor_calls for r in records) / max(len(records), 1)
+        per_episode = max((r.predictor_calls for r in records), default=0.0)
         return cls(calls_per_decision(records, repeat), per_episode)
 
 
