@@ -15,7 +15,7 @@ from hjepa.errors import ConfigError
 from hjepa.planning.configurator import RuleConfigurator
 from hjepa.planning.graph import NO_EDGE, distances_to
 from hjepa.planning.imagine import ImaginedMemory, cell_codebook, imagine
-from true_dynamics import GridDynamics
+from true_dynamics import GridDynamics, codebook_observations
 from hjepa.specs import ActionSpec, ObsSpec
 from hjepa.stack import HJEPA
 
@@ -34,12 +34,7 @@ def world():
     oracle = LayoutOracle(ENV)
     nav = oracle.nav(LAYOUT)
     stack = _gridmap_stack(nav.observation().shape[:2])
-    x, y = (int(v) for v in nav.free_cells()[0])
-    obs = []
-    for d in range(4):  # the codebook's data: every direction of the agent
-        nav.set_pose(x, y, d)
-        obs.append(nav.observation().copy())
-    codebook_obs = torch.from_numpy(np.stack(obs))
+    codebook_obs = codebook_observations(nav)
     book = cell_codebook(stack.levels[0], codebook_obs)
     stack.levels[0].predict_map = GridDynamics(book)  # the layout's own dynamics
     return stack, oracle, codebook_obs, book

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from true_dynamics import CoarseDynamics, GridDynamics
+from true_dynamics import CoarseDynamics, GridDynamics, codebook_observations
 
 from hjepa.agents import FlatAgent, HJEPAAgent
 from hjepa.envs.mazerooms import SIZED_IDS
@@ -31,12 +31,7 @@ def maze():
     torch.manual_seed(0)
     stack = HJEPA.from_config(ExperimentConfig(levels=coarse_levels()), ObsSpec("grid", (65, 65, 3), "uint8"),
                               ACTIONS).eval()  # fmt: skip
-    x, y = (int(v) for v in nav.free_cells()[0])
-    obs = []
-    for d in range(4):  # the codebook's data: every heading of the agent
-        nav.set_pose(x, y, d)
-        obs.append(nav.observation().copy())
-    codebook_obs = torch.from_numpy(np.stack(obs))
+    codebook_obs = codebook_observations(nav)
     planner = RoutePlanner(stack, RuleConfigurator(planner="imagine"), codebook_obs)
     book = planner.memory.book
     stack.levels[0].predict_map = GridDynamics(book)

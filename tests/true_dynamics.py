@@ -98,3 +98,14 @@ class CoarseDynamics:
                 found = (x, y, d)
             agents.append(found)
         return self._coarse(self.last, agents)
+
+
+def codebook_observations(nav) -> torch.Tensor:
+    """``"4 w h 3"``: the layout with the agent on its first free cell facing each heading
+    (every cell code of the layout appears: the codebook's data)."""
+    x, y = (int(v) for v in nav.free_cells()[0])
+    obs = []
+    for d in range(4):
+        nav.set_pose(x, y, d)
+        obs.append(nav.observation().copy())
+    return torch.from_numpy(np.stack(obs))
