@@ -23,9 +23,11 @@ BELOW_DIM = 10
 def build(kind: str) -> tuple[Level, callable]:
     cls = get_level_kind(kind)
     if "latent" in cls.accepts:
-        cfg = LevelConfig(kind=kind, dim=12, stride=3, action_dim=4, hidden=16)
-        spec = LevelSpec(1, cfg, OBS["grid"][0], BELOW_DIM, latent_action_spec(cfg), below_action_dim=3, tau=3)
-        return cls.from_spec(spec), lambda b: torch.randn(b, BELOW_DIM)
+        # a kind that reads the level below's maps (gridcoarse) gets a gridmap's 4 x 7 x 9 states
+        below, args = (4 * 7 * 9, {"block": 2, "below_channels": 4}) if cls.reads_crops else (BELOW_DIM, {})
+        cfg = LevelConfig(kind=kind, dim=12, stride=3, action_dim=4, hidden=16, args=args)
+        spec = LevelSpec(1, cfg, OBS["grid"][0], below, latent_action_spec(cfg), below_action_dim=3, tau=3)
+        return cls.from_spec(spec), lambda b: torch.randn(b, below)
     obs_kind = cls.accepts[0]
     cfg = LevelConfig(kind=kind, dim=12, hidden=16, args={"channels": 4} if obs_kind != "state" else {})
     spec = LevelSpec(0, cfg, OBS[obs_kind][0], 0, ENV_ACTIONS, below_action_dim=0, tau=1)
@@ -43,7 +45,7 @@ def test_level_shapes(kind: str, b: int) -> None:
     x = make_input(b)
     s = level.encode(x)
     d = level.dim  # the config's dim, except kinds that derive it (gridmap: channels * w * h)
-    assert d == 12 or level.kind == "gridmap"
+    assert d == 12 or level.kind in ("gridmap", "gridcoarse")
     assert s.shape == (b, d)
     assert level.target_encode(x).shape == (b, d)
     if level.index == 0:
