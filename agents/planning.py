@@ -8,6 +8,7 @@ import torch
 from hjepa.agents.base import Agent
 from hjepa.errors import SpecMismatchError
 from hjepa.planning.configurator import Configurator, PlanSpec, RuleConfigurator
+from hjepa.planning.imagine import node_cost
 from hjepa.planning.routes import make_planner
 
 
@@ -107,11 +108,8 @@ def imagine_nodes_for(stack: torch.nn.Module, episode_budget: float) -> int:
     """The imagined nodes a flat "imagine" agent may hold within ``episode_budget`` map units
     (one whole-map level-0 prediction each) for a whole episode: a node costs one prediction per
     action on a :data:`~hjepa.planning.imagine.WINDOW`-sided crop."""
-    from hjepa.planning.imagine import WINDOW
-
     w, h = stack.obs_spec.shape[:2]
-    per_node = stack.action_spec.n * min(WINDOW, w) * min(WINDOW, h) / (w * h)
-    return max(1, int(episode_budget / per_node))
+    return max(1, int(episode_budget / node_cost(w, h, stack.action_spec.n)))
 
 
 class UnboundedFlatAgent(FlatAgent):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -65,7 +66,7 @@ class Scene:
     floor: int
     agent: np.ndarray
 
-    @property
+    @cached_property
     def is_agent(self) -> np.ndarray:
         """``"q"`` bool, for :class:`Corridor` (q = 256 covers every uint8 code index)."""
         table = np.zeros(256, dtype=bool)

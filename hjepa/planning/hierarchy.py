@@ -147,9 +147,6 @@ class HierarchicalPlanner:
         """Level 0's graph source: imagined from each observed state ("imagine"), or the
         memory of ``obs`` (every other planner; None without ``obs``)."""
         if getattr(self.configurator, "planner", None) == "imagine":
-            if obs is None:
-                raise ConfigError("The 'imagine' planner needs observations for its cell codebook (the training "
-                                  "dataset's): pass memory= to the planner or agent.")  # fmt: skip
             return ImaginedMemory(self.stack, obs, getattr(self.configurator, "imagine_nodes", MAX_IMAGINED))
         radius = getattr(self.configurator, "graph_radius", RADIUS_SCALE)
         return PlanningMemory(self.stack, obs, radius) if obs is not None else None

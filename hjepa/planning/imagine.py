@@ -51,6 +51,11 @@ WINDOW = 9
 """Side of the crop a node is expanded on: the cells its step changed (at most 2 apart) plus
 3 cells on every side, so the cells an action changes lie at least 2 inside the crop."""
 
+def node_cost(w: int, h: int, n_actions: int, window: int = WINDOW) -> float:
+    """What expanding one node on a ``window`` crop costs, in whole-map predictions of ``w x h``."""
+    return n_actions * min(window, w) * min(window, h) / (w * h)
+
+
 MapStep = Callable[[Tensor, Tensor], Tensor]
 """``(m "b c w h", a "b e") -> "b c w h"``: one predicted step on spatial states of any sides."""
 Key = tuple
@@ -301,6 +306,9 @@ class ImaginedMemory:
     def __init__(self, stack: torch.nn.Module, obs: Tensor, max_nodes: int = MAX_IMAGINED,
                  window: int = WINDOW) -> None:  # fmt: skip
         level = stack.levels[0]
+        if obs is None:
+            raise ConfigError("The 'imagine' planner needs observations for its cell codebook (the training "
+                              "dataset's): pass memory= to the planner or agent.")  # fmt: skip
         if not level.action_spec.is_discrete:
             raise ConfigError("The 'imagine' planner needs discrete env actions.")
         self.level, self.book, self.max_nodes = level, cell_codebook(level, obs), int(max_nodes)
@@ -320,8 +328,12 @@ class ImaginedMemory:
         return self.current.graph.nodes.key_of(self._codes(state))
 
     def _imagine(self, state0: Tensor) -> None:
+        self._imagine_in(state0, None)
+
+    def _imagine_in(self, state0: Tensor, corridor: Corridor | None) -> None:
+        """Imagine from ``state0`` toward the goal, inside ``corridor`` if given."""
         self.current = imagine(state0, self.level.predict_map, self.actions, self.book, self.max_nodes, self.goal,
-                               self.window, self.level.locality)  # fmt: skip
+                               self.window, self.level.locality, corridor)  # fmt: skip
         self.imaginations += 1
         self._unreported += self.current.cost
         self._dist = {}

@@ -14,11 +14,11 @@ import math
 import torch
 from torch import Tensor
 
-from hjepa.errors import ConfigError
 from hjepa.planning.coarse import BlockGraph, CoarseModel, Scene, agent_code_indices, reach_blocks, read_scene
 from hjepa.planning.configurator import Configurator, PlanSpec, RuleConfigurator
 from hjepa.planning.hierarchy import HierarchicalPlanner, LevelTrace, StepTrace
-from hjepa.planning.imagine import ImaginedMemory, imagine
+from hjepa.planning.graph import path_actions
+from hjepa.planning.imagine import ImaginedMemory
 
 REROUTES = 8
 """Routes level 1 may plan per imagination after level 0 refuted an edge of the last one."""
@@ -34,9 +34,6 @@ def make_planner(stack: torch.nn.Module, configurator: Configurator, seed: int =
                  memory: Tensor | None = None) -> "RoutePlanner | HierarchicalPlanner":  # fmt: skip
     """The planner of ``stack`` under ``configurator`` (module docstring)."""
     if two_level_imagination(stack, configurator):
-        if memory is None:
-            raise ConfigError("The 'imagine' planner needs observations for its cell codebook (the training "
-                              "dataset's): pass memory= to the planner or agent.")  # fmt: skip
         return RoutePlanner(stack, configurator, memory)
     return HierarchicalPlanner(stack, configurator, seed, memory)
 
@@ -46,7 +43,7 @@ class RouteMemory(ImaginedMemory):
 
     def __init__(self, stack: torch.nn.Module, obs: Tensor, max_nodes: int, near: int) -> None:
         super().__init__(stack, obs, max_nodes)
-        self.model = CoarseModel(stack, self.book)
+        self.model, self.level1 = CoarseModel(stack, self.book), stack.levels[1]
         self.agent = agent_code_indices(stack.levels[0], self.book)
         self.near = near
         self.scene: Scene | None = None
@@ -54,9 +51,12 @@ class RouteMemory(ImaginedMemory):
         self.background: Tensor | None = None
         self.route: list[tuple[int, int]] | None = None
         self.rerouted, self.level1_cost = False, 0.0
+        self._entries: dict[tuple[int, int], Tensor | None] = {}
+        self.level0_goal: Tensor | None = None
 
     def new_episode(self, goal: Tensor | None = None) -> None:
         super().new_episode(goal)
+        self.level0_goal = goal
         self.scene, self.blocks, self.background, self.route = None, None, None, None
 
     def block_of(self, state0: Tensor) -> tuple[int, int]:
@@ -84,11 +84,8 @@ class RouteMemory(ImaginedMemory):
         self._imagine_in(state0, None)
 
     def _imagine_in(self, state0: Tensor, corridor) -> None:
-        self.current = imagine(state0, self.level.predict_map, self.actions, self.book, self.max_nodes, self.goal,
-                               self.window, self.level.locality, corridor)  # fmt: skip
-        self.imaginations += 1
-        self._unreported += self.current.cost
-        self._dist = {}
+        super()._imagine_in(state0, corridor)
+        self._entries = {}
 
     def _goal_found(self) -> bool:
         return self.current.graph.nodes.key_of(self.goal) in self.current.index
@@ -101,6 +98,26 @@ class RouteMemory(ImaginedMemory):
         last = max(i for i, b in enumerate(self.route) if b in reached)
         if last + 1 < len(self.route):
             self.blocks.drop(self.route[last], self.route[last + 1])
+
+    def entry(self, state0: Tensor, block: tuple[int, int]) -> Tensor | None:
+        """Level 1's state where the imagined path from ``state0`` to the goal first enters
+        ``block`` (None off the path). The path of one imagination does not change as the agent
+        walks it, so each block's entry is found once."""
+        if block not in self._entries:
+            self._entries[block] = self._find_entry(state0, block)
+        return self._entries[block]
+
+    def _find_entry(self, state0: Tensor, block: tuple[int, int]) -> Tensor | None:
+        node, target = self.nearest(0, state0), self.nearest(0, self.level0_goal)
+        if node < 0 or target < 0:
+            return None
+        _, visited = path_actions(self.current.graph.succ, self._distances(target), node, len(self.current.index))
+        nodes = self.current.graph.nodes
+        _, h = self.goal.shape
+        for j in visited:
+            if reach_blocks([nodes.diffs[j]], self.scene.is_agent, h, self.model.p) == {block}:
+                return self.level1.encode(nodes[j][None])[0]
+        return None
 
     def take_calls(self) -> tuple[float, float]:
         """Level 0's and level 1's predictions (map units) since last asked."""
@@ -156,30 +173,10 @@ class RoutePlanner:
 
     def _level1_trace(self, state0: Tensor, calls: float) -> LevelTrace:
         """Level 1's route and its subgoal: the next block, as the coarse state of level 0's
-        imagined path where it enters that block."""
+        imagined path where it enters that block (:meth:`RouteMemory.entry`)."""
         route = self.memory.route
         here = self.memory.block_of(state0)
         i = route.index(here) if here in route else 0
         nxt = route[min(i + 1, len(route) - 1)]
         return LevelTrace(1, "goal", self.memory.rerouted, float(len(route) - 1 - i), math.nan, calls,
-                          [list(b) for b in route], self._subgoal(state0, nxt))  # fmt: skip
-
-    def _subgoal(self, state0: Tensor, block: tuple[int, int]) -> Tensor | None:
-        memory = self.memory
-        node = memory.nearest(0, state0)
-        target = memory.nearest(0, self.goals[0])
-        if node < 0 or target < 0:
-            return None
-        _, visited = _path(memory, node, target)
-        nodes = memory.current.graph.nodes
-        _, h = memory.goal.shape
-        for j in visited:
-            if reach_blocks([nodes.diffs[j]], memory.scene.is_agent, h, memory.model.p) == {block}:
-                return self.stack.levels[1].encode(nodes[j][None])[0]
-        return None
-
-
-def _path(memory: ImaginedMemory, node: int, target: int) -> tuple[list[int], list[int]]:
-    from hjepa.planning.graph import path_actions
-
-    return path_actions(memory.current.graph.succ, memory._distances(target), node, 10_000)
+                          [list(b) for b in route], self.memory.entry(state0, nxt))  # fmt: skip
