@@ -257,7 +257,7 @@ def configurator_with(base: object, pairs: list[str]) -> object:
 
 def _checkpoint_config(args: argparse.Namespace) -> ExperimentConfig:
     """The checkpoint's config, after the checks of ``evaluate``'s and ``inspect``'s options;
-    gives torch ``--threads`` threads, else as many as suit its model."""
+    gives torch ``--threads`` threads, else as many as the free cores allow."""
     from hjepa.checkpoint import read_checkpoint
     from hjepa.config import from_dict
     from hjepa.threads import set_threads
@@ -268,7 +268,7 @@ def _checkpoint_config(args: argparse.Namespace) -> ExperimentConfig:
                           "here; plan differently with --configurator KEY=VALUE, and set CPU threads with --threads N.")
     check_threads(args.threads)
     ckpt = read_checkpoint(args.checkpoint)
-    set_threads(args.threads, sum(v.numel() for k, v in ckpt["state_dict"].items() if k.startswith("stack.")))
+    set_threads(args.threads)
     return from_dict(ExperimentConfig, ckpt["hyper_parameters"]["config"])
 
 

@@ -149,7 +149,7 @@ class TrainConfig:
     num_nodes: int = 1
     """Nodes for multi-node DDP."""
     num_threads: int = 0
-    """CPU threads for torch (0: chosen from the model's size, the cores and the load by
+    """CPU threads for torch (0: chosen from the cores and the load by
     ``hjepa.threads.choose_threads``; ``--threads N`` sets it)."""
     freeze_below: bool = False
     """When ``--resume`` grows a trained stack by new levels on top: keep the loaded lower levels

@@ -31,7 +31,6 @@ from hjepa.datamodule import WindowDataModule
 from hjepa.errors import SpecMismatchError
 from hjepa.io import write_bytes_with
 from hjepa.logs import silence_known_noise
-from hjepa.stack import count_parameters
 from hjepa.threads import set_threads
 from hjepa.training import HJEPAModule
 
@@ -147,7 +146,7 @@ def fit(cfg: ExperimentConfig, data_path: str | Path, out: str | Path, resume: b
         warnings.warn(f"--resume: no checkpoint at '{ckpt_path}' yet; training starts at step 0.", stacklevel=2)
     module = HJEPAModule(to_dict(cfg), dm.data.obs_spec.to_dict(), dm.data.action_spec.to_dict(), str(dm.data.path),
                          frozen_levels=plan.frozen_levels)  # fmt: skip
-    set_threads(t.num_threads or None, count_parameters(module.stack, trainable_only=False))
+    set_threads(t.num_threads or None)
     if plan.mode == "grow":
         load_lower_levels(module, plan.checkpoint, plan.old_levels)
         _keep_before_growth(out, ckpt_path, plan)

@@ -1,10 +1,12 @@
-"""How many CPU threads torch gets: chosen from the model's size, the cores and the load.
+"""How many CPU threads torch gets: chosen from the cores and the load.
 
 Torch's default (every core) is the worst choice on a shared machine: when another job keeps
 the cores busy, torch's threads wait for each other at every operation whenever one of them is
-descheduled, and a small model's training can run ten times slower than on one thread. Small
-models gain nothing from more threads anyway, so the default is one thread unless the model is
-large enough to split and the 1-minute load average leaves at least two cores free.
+descheduled, and a small model's training can run ten times slower than on one thread. On an
+idle machine the same threads pay off, even for a model of few parameters: a ``gridmap`` level
+has under 100k parameters, but its convolutions run over every cell of a batch of maps. So the
+default is the cores the 1-minute load average leaves free (rounded), one when fewer than 1.5
+are free, at most :data:`MAX_THREADS`.
 """
 
 from __future__ import annotations
@@ -13,30 +15,28 @@ import os
 
 from hjepa.errors import ConfigError
 
-SMALL_MODEL_PARAMS = 100_000
-"""Below this many parameters one thread is as fast as several (each op's work is too small to
-split); a 3-level stack of 260k parameters trained 1.5x faster on two idle cores than on one."""
 MAX_THREADS = 4
 """More threads than this gain little for hjepa's models and cost more under contention."""
-MIN_FREE_CORES = 2.0
-"""Fewer free cores than this (cores minus the load average): one thread."""
+MIN_FREE_CORES = 1.5
+"""Fewer free cores than this (cores minus the load average): one thread. An idle 2-core
+machine (load below 0.5) gets both cores; a 2-core machine running another job gets one."""
 
 
-def choose_threads(params: int, cores: int, load: float) -> int:
-    """The thread count for a model of ``params`` parameters on ``cores`` cores under ``load``.
+def choose_threads(cores: int, load: float) -> int:
+    """The thread count on ``cores`` cores under ``load``.
 
     Args:
-        params: trainable and frozen parameters of the model.
         cores: CPU cores this process may use.
         load: the 1-minute load average (runnable processes, this one's past work included).
 
     Returns:
-        1 for a small model or a busy machine, else the free cores, at most :data:`MAX_THREADS`.
+        1 on a busy machine, else the free cores rounded to the nearest whole one, at most
+        :data:`MAX_THREADS`.
     """
     free = cores - max(load, 0.0)
-    if params < SMALL_MODEL_PARAMS or free < MIN_FREE_CORES:
+    if free < MIN_FREE_CORES:
         return 1
-    return max(1, min(int(free), MAX_THREADS))
+    return max(1, min(int(free + 0.5), cores, MAX_THREADS))
 
 
 def machine_load() -> tuple[int, float]:
@@ -58,7 +58,7 @@ def check_threads(n: int | None) -> None:
         raise ConfigError(f"--threads must be >= 1, got {n}.")
 
 
-def set_threads(explicit: int | None, params: int) -> int:
+def set_threads(explicit: int | None) -> int:
     """Give torch ``explicit`` threads (the user's ``--threads``), else :func:`choose_threads`'s.
 
     Returns:
@@ -70,7 +70,7 @@ def set_threads(explicit: int | None, params: int) -> int:
     check_threads(explicit)
     import torch  # here, so that the CLI's argument checks do not wait for torch's import
 
-    n = explicit if explicit is not None else choose_threads(params, *machine_load())
+    n = explicit if explicit is not None else choose_threads(*machine_load())
     torch.set_num_threads(n)
     return n
 

@@ -1,4 +1,4 @@
-"""The thread count: a pure function of (parameters, cores, load), and the commands' --threads."""
+"""The thread count: a pure function of (cores, load), and the commands' --threads."""
 
 from __future__ import annotations
 
@@ -13,24 +13,25 @@ from hjepa.threads import choose_threads
 
 
 @pytest.mark.parametrize(
-    ("params", "cores", "load", "expected"),
+    ("cores", "load", "expected"),
     [
-        (30_000, 16, 0.0, 1),  # small model: one thread even on an idle machine
-        (99_999, 64, 0.0, 1),
-        (260_000, 2, 0.0, 2),  # idle 2-core machine: both cores
-        (260_000, 2, 1.0, 1),  # another job on one of the 2 cores: fewer than 2 free
-        (260_000, 2, 2.3, 1),  # the issue's case: a 2-thread job on the 2 cores
-        (260_000, 4, 1.5, 2),  # 2.5 cores free
-        (260_000, 16, 0.2, 4),  # at most 4
-        (5_000_000, 16, 13.9, 2),
-        (5_000_000, 16, 14.5, 1),
-        (5_000_000, 8, 40.0, 1),  # overloaded
-        (5_000_000, 1, 0.0, 1),
-        (5_000_000, 3, -1.0, 3),  # a nonsense load counts as none
+        (2, 0.0, 2),  # idle 2-core machine: both cores, whatever the model's size
+        (2, 0.4, 2),
+        (2, 0.6, 1),  # fewer than 1.5 cores free
+        (2, 1.0, 1),  # another job on one of the 2 cores
+        (2, 2.3, 1),  # a 2-thread job on the 2 cores
+        (4, 1.5, 3),  # 2.5 cores free, rounded
+        (4, 2.6, 1),
+        (16, 0.2, 4),  # at most 4
+        (16, 13.9, 2),
+        (16, 14.6, 1),
+        (8, 40.0, 1),  # overloaded
+        (1, 0.0, 1),
+        (3, -1.0, 3),  # a nonsense load counts as none
     ],
 )
-def test_choose_threads(params: int, cores: int, load: float, expected: int) -> None:
-    assert choose_threads(params, cores, load) == expected
+def test_choose_threads(cores: int, load: float, expected: int) -> None:
+    assert choose_threads(cores, load) == expected
 
 
 def test_machine_load_is_sane() -> None:
@@ -52,7 +53,6 @@ def test_train_threads_flag_wins(tiny_data: Path, tmp_path: Path, capsys: pytest
 def test_train_default_threads_follow_the_machine(tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     monkeypatch.setattr(threads, "machine_load", lambda: (8, 0.0))
-    monkeypatch.setattr(threads, "SMALL_MODEL_PARAMS", 0)  # the debug model counts as large
     assert _train(tiny_data, tmp_path / "t") == 0
     assert torch.get_num_threads() == 4
     monkeypatch.setattr(threads, "machine_load", lambda: (8, 7.5))  # busy: one thread
