@@ -12,7 +12,7 @@ from hjepa.envs import ACTIONS, GridNav, MazeRoomsEnv, action_spec, grid_to_rgb,
 from hjepa.errors import ConfigError, NotNavigationEnvError, UnknownEnvError
 
 NAV_ENVS = ["MiniGrid-FourRooms-v0", "MiniGrid-MultiRoom-N6-v0", "hjepa/MazeRooms-v0", "MiniGrid-Empty-8x8-v0"]
-WALL, EMPTY, DOOR, BOX, GOAL, AGENT = 2, 1, 4, 7, 8, 10
+WALL, EMPTY, DOOR, BOX, GOAL, LAVA, AGENT = 2, 1, 4, 7, 8, 9, 10
 GREY = (100, 100, 100)
 
 
@@ -105,7 +105,7 @@ def test_box_toggle_and_turns() -> None:
     nav.step(ACTIONS["right"])
     assert nav.pose == (2, 1, 1)
     with pytest.raises(ConfigError):
-        nav.step(3)  # pickup is not simulated
+        nav.step(4)  # drop is not simulated
 
 
 def test_goal_removal_and_free_cells() -> None:
@@ -129,9 +129,39 @@ def test_multiroom_free_cells_are_the_start_component() -> None:
     assert not (nav.encoding[free[:, 0], free[:, 1], 0] == DOOR).any()
 
 
-def test_lava_is_rejected() -> None:
-    with pytest.raises(NotNavigationEnvError, match="lava"):
-        layout_nav("MiniGrid-LavaCrossingS9N1-v0", 0)
+@pytest.mark.parametrize("env_id", ["MiniGrid-DoorKey-8x8-v0", "MiniGrid-LavaGapS7-v0"])
+def test_gridnav_matches_minigrid_with_keys_locked_doors_and_lava(env_id: str) -> None:
+    """Pickup, a locked door opened by its key, and lava (MiniGrid ends the episode there) as
+    MiniGrid's own step: same observations, poses and carried object; lava where it ends."""
+    env = make_minigrid(env_id, max_steps=100_000)
+    wrapped = FullyObsWrapper(env)
+    unlocked, lava_ends = 0, 0
+    for seed in range(30):
+        obs, _ = wrapped.reset(seed=seed)
+        nav = GridNav.from_env(env, remove_goal=False)
+        for a in np.random.default_rng(seed).choice([0, 1, 2, 2, 2, 3, 5], size=300):
+            locked = int((nav.encoding[..., 0] == DOOR).any() and (nav.encoding[..., 2] == 2).any())
+            obs, _, terminated, _, _ = wrapped.step(int(a))
+            nav.step(int(a))
+            assert np.array_equal(nav.observation(), obs["image"]) and nav.pose == (*env.agent_pos, env.agent_dir)
+            carried = None if env.carrying is None else tuple(int(v) for v in env.carrying.encode()[:2])
+            assert nav.carrying == carried
+            unlocked += locked and not (nav.encoding[..., 2] == 2).any()
+            if terminated:
+                lava_ends += int(nav.in_lava)
+                assert nav.in_lava == (env.grid.get(*env.agent_pos).type == "lava")
+                break
+    assert (unlocked > 0) if "DoorKey" in env_id else (lava_ends > 0)
+
+
+def test_rollout_treats_lava_as_a_wall() -> None:
+    """The collectors' walk never enters lava: a forward into it leaves the agent in place;
+    step() enters it, as MiniGrid does before ending the episode."""
+    nav = _tiny_layout((LAVA, 0, 0))
+    assert tuple(nav.rollout([ACTIONS["forward"]])[-1]) == (1, 1, 0)
+    nav.reset()
+    nav.step(ACTIONS["forward"])
+    assert nav.pose == (2, 1, 0) and nav.in_lava
 
 
 def test_set_pose_rejects_the_border() -> None:

@@ -21,7 +21,8 @@ import numpy as np
 from hjepa.data.storage import LAYOUT_MODES, DatasetMeta, DatasetWriter
 from hjepa.envs.layouts import layout_key, layout_keys
 from hjepa.envs.minigrid_checks import check_goal_reaching
-from hjepa.envs.minigrid_nav import GridNav, LayoutCache, action_spec
+from hjepa.envs.layout_cache import LayoutCache
+from hjepa.envs.minigrid_nav import GridNav, action_spec
 from hjepa.envs.pointmaze import is_pointmaze
 from hjepa.envs.raster import grid_to_rgb
 from hjepa.errors import ConfigError

@@ -30,14 +30,8 @@ def _register() -> None:
 
 _register()
 
-from hjepa.envs.minigrid_nav import (  # noqa: E402  -- after registration, which it relies on
-    ACTIONS,
-    GridNav,
-    LayoutCache,
-    action_spec,
-    layout_nav,
-    make_minigrid,
-)
+from hjepa.envs.layout_cache import LayoutCache, layout_nav  # noqa: E402  -- after registration
+from hjepa.envs.minigrid_nav import ACTIONS, GridNav, action_spec, make_minigrid  # noqa: E402
 from hjepa.envs.raster import grid_to_rgb  # noqa: E402
 
 __all__ = [

@@ -2,10 +2,12 @@
 
 ``MiniGridEnv.step`` rebuilds the agent's partial view on every call (~3,000 steps/s under
 ``FullyObsWrapper``). For reward-free navigation we only need the layout, the agent's pose
-and the few objects that can change state (doors, boxes), so :class:`GridNav` caches
+and the few objects that can change state (doors, keys, boxes), so :class:`GridNav` caches
 ``grid.encode()`` once per layout and replays MiniGrid's rules for left / right / forward /
-toggle on plain ints. Its observations are byte-identical to ``FullyObsWrapper``'s image
-(checked in ``tests/test_envs.py``).
+pickup / toggle on plain ints (a locked door opens to the key of its colour; stepping onto
+lava ends MiniGrid's episode). Its observations are byte-identical to ``FullyObsWrapper``'s
+image (checked in ``tests/test_envs.py``); like that image they do not show what the agent
+carries, which the missing key's cell tells, as no action of ours drops it.
 
 Layout encoding: ``(W, H, 3)`` uint8 indexed ``[x][y]`` (not ``[row][col]``), each cell
 ``(OBJECT_IDX, COLOR_IDX, STATE)``; the agent's cell reads ``(10, 0, dir)`` with ``dir``
@@ -14,7 +16,6 @@ Layout encoding: ``(W, H, 3)`` uint8 indexed ``[x][y]`` (not ``[row][col]``), ea
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any, Sequence
 
 import gymnasium
@@ -27,20 +28,27 @@ from hjepa.errors import ConfigError, NotNavigationEnvError, UnknownEnvError, di
 from hjepa.specs import ActionSpec
 
 #: Our action names -> MiniGrid ``Actions`` values.
-ACTIONS: dict[str, int] = {"left": 0, "right": 1, "forward": 2, "toggle": 5}
+ACTIONS: dict[str, int] = {"left": 0, "right": 1, "forward": 2, "pickup": 3, "toggle": 5}
 
-_LEFT, _RIGHT, _FORWARD, _TOGGLE, _DONE = 0, 1, 2, 5, 6
-_EMPTY, _FLOOR, _DOOR, _BOX, _GOAL, _LAVA, _AGENT = (
-    OBJECT_TO_IDX[k] for k in ("empty", "floor", "door", "box", "goal", "lava", "agent")
+_LEFT, _RIGHT, _FORWARD, _PICKUP, _TOGGLE, _DONE = 0, 1, 2, 3, 5, 6
+_EMPTY, _FLOOR, _DOOR, _KEY, _BALL, _BOX, _GOAL, _LAVA, _AGENT = (
+    OBJECT_TO_IDX[k] for k in ("empty", "floor", "door", "key", "ball", "box", "goal", "lava", "agent")
 )
 _OPEN, _CLOSED, _LOCKED = 0, 1, 2
 _AGENT_COLOR = COLOR_TO_IDX["red"]
-# What a toggle does to a cell: nothing, flip an unlocked door, or replace a box by its contents.
-_NO_TOGGLE, _DOOR_TOGGLE, _BOX_TOGGLE = 0, 1, 2
+# What a toggle does to a cell: nothing, flip an unlocked door, replace a box by its contents,
+# or open a locked door when the agent carries the key of its colour.
+_NO_TOGGLE, _DOOR_TOGGLE, _BOX_TOGGLE, _LOCK_TOGGLE = 0, 1, 2, 3
+_PICKABLE = (_KEY, _BALL, _BOX)
+Carried = tuple[int, int] | None
+"""What the agent carries: ``(OBJECT_IDX, COLOR_IDX)``, or None."""
+NavState = tuple
+"""A snapshot of a :class:`GridNav`: ``(x, y, dir, carried, changes)``, ``changes`` the sorted
+``(flat cell, obj, colour, state)`` of the cells that differ from the layout at reset."""
 
 SUPPORTED_FAMILIES = (
-    "MiniGrid grid worlds without lava (MiniGrid-Empty-*, MiniGrid-FourRooms-v0, "
-    "MiniGrid-MultiRoom-*, MiniGrid-SimpleCrossing*, ...) and hjepa/MazeRooms-v0"
+    "MiniGrid grid worlds whose task is to reach a Goal square (MiniGrid-Empty-*, MiniGrid-FourRooms-v0, "
+    "MiniGrid-MultiRoom-*, MiniGrid-DoorKey-*, MiniGrid-LavaGap*, MiniGrid-SimpleCrossing*, ...) and hjepa/MazeRooms-*"
 )
 
 
@@ -98,12 +106,14 @@ def action_spec(action_subset: Sequence[str]) -> ActionSpec:
 
 def _toggle_kind(obj: np.ndarray, state: np.ndarray) -> np.ndarray:
     """Per cell, what toggling it does (``_NO_TOGGLE``, ``_DOOR_TOGGLE`` or ``_BOX_TOGGLE``)."""
-    unlocked_door = (obj == _DOOR) & (state != _LOCKED)  # no action of ours picks up a key
-    return np.where(unlocked_door, _DOOR_TOGGLE, np.where(obj == _BOX, _BOX_TOGGLE, _NO_TOGGLE)).astype(np.uint8)
+    door = obj == _DOOR
+    kind = np.where(door & (state != _LOCKED), _DOOR_TOGGLE, np.where(door, _LOCK_TOGGLE, _NO_TOGGLE))
+    return np.where(obj == _BOX, _BOX_TOGGLE, kind).astype(np.uint8)
 
 
 def _can_overlap(obj: np.ndarray, state: np.ndarray) -> np.ndarray:
-    """Per cell, whether the agent may stand on it (MiniGrid's ``can_overlap``), lava excluded."""
+    """Per cell, whether a move may enter it (MiniGrid's ``can_overlap``), lava excluded: see
+    :meth:`GridNav.step` for lava."""
     return (np.isin(obj, (_EMPTY, _FLOOR, _GOAL)) | ((obj == _DOOR) & (state == _OPEN))).astype(np.uint8)
 
 
@@ -115,12 +125,15 @@ def _encode(grid: Any) -> np.ndarray:
 
 
 class GridNav:
-    """Fast simulator of one MiniGrid layout for navigation (left / right / forward / toggle).
+    """Fast simulator of one MiniGrid layout for navigation (left / right / forward / pickup / toggle).
 
-    Build it with :meth:`from_env` (or :func:`layout_nav`). It keeps the layout encoding and
-    the agent's pose; :meth:`step` and :meth:`rollout` follow ``MiniGridEnv.step`` exactly for
-    these actions, except that reaching the goal does not end anything (collectors remove the
-    goal). The object is mutable: call :meth:`reset` before reusing a cached one.
+    Build it with :meth:`from_env` (or :func:`~hjepa.envs.layout_cache.layout_nav`). It keeps
+    the layout encoding, the agent's pose and what it carries; :meth:`step` follows
+    ``MiniGridEnv.step`` exactly for these actions, except that nothing ends an episode
+    (collectors remove the goal; :attr:`in_lava` tells that a forward entered lava, which ends
+    MiniGrid's). :meth:`rollout`, the collectors' walk, differs in one rule: lava stops a
+    forward as a wall does, so walks never enter it. The object is mutable: call
+    :meth:`reset` before reusing a cached one.
 
     Attributes:
         width: W, cells along x.
@@ -140,8 +153,6 @@ class GridNav:
         enc = np.array(encoding, dtype=np.uint8, copy=True)
         if enc.ndim != 3 or enc.shape[2] != 3:
             raise ValueError(f"A layout encoding has shape (W, H, 3), got {enc.shape}.")
-        if (enc[..., 0] == _LAVA).any():
-            raise NotNavigationEnvError("This layout has lava; hjepa's navigation simulator does not model it.")
         self.width, self.height = int(enc.shape[0]), int(enc.shape[1])
         self.start_pose = tuple(int(v) for v in start_pose)
         self.goal = goal
@@ -152,6 +163,7 @@ class GridNav:
         # Flat [x][y] cell bytes: indexing a bytearray is ~10x faster than a numpy array.
         o, s = enc[..., 0], enc[..., 2]
         self._passable0, self._toggle0 = _can_overlap(o, s).tobytes(), _toggle_kind(o, s).tobytes()
+        self._pickup0, self._lava = np.isin(o, _PICKABLE).astype(np.uint8).tobytes(), (o == _LAVA).tobytes()
         self.reset()
         self._free = self._reachable_cells()
 
@@ -165,7 +177,7 @@ class GridNav:
                 end its episode on the goal.
 
         Raises:
-            NotNavigationEnvError: the layout has lava or an open border.
+            NotNavigationEnvError: the layout's border is open.
         """
         if env.grid is None or env.agent_pos is None:
             raise ValueError("Call env.reset(seed=...) before GridNav.from_env(env).")
@@ -184,10 +196,35 @@ class GridNav:
 
     # ----------------------------------------------------------------------------- state
     def reset(self) -> None:
-        """Restore the initial layout (doors, boxes) and put the agent at ``start_pose``."""
+        """Restore the initial layout (doors, keys, boxes), carry nothing, stand at ``start_pose``."""
         self._enc = self._enc0.copy()
         self._passable, self._toggle = bytearray(self._passable0), bytearray(self._toggle0)
+        self._pickup, self._changed, self.carrying = bytearray(self._pickup0), set(), None
         self.set_pose(*self.start_pose)
+
+    carrying: Carried
+    """What the agent carries (a picked-up key, ball or box), or None."""
+
+    @property
+    def in_lava(self) -> bool:
+        """Whether the agent stands on lava (MiniGrid ends the episode there, as a failure)."""
+        return bool(self._lava[self._c])
+
+    def snapshot(self) -> NavState:
+        """The agent's pose, what it carries and the cells changed since reset (:data:`NavState`)."""
+        x, y, d = self.pose
+        changes = tuple((c, *(int(v) for v in self._enc.reshape(-1, 3)[c])) for c in sorted(self._changed)
+                        if not np.array_equal(self._enc.reshape(-1, 3)[c], self._enc0.reshape(-1, 3)[c]))  # fmt: skip
+        return x, y, d, self.carrying, changes
+
+    def restore(self, state: NavState) -> None:
+        """Return to a :meth:`snapshot`: the layout at reset with its changes, the pose, the carried object."""
+        x, y, d, carrying, changes = state
+        self.reset()
+        for c, o, col, st in changes:
+            self._set_cell(c, (o, col, st))
+        self.carrying = carrying
+        self.set_pose(x, y, d)
 
     @property
     def pose(self) -> tuple[int, int, int]:
@@ -218,12 +255,17 @@ class GridNav:
 
     # ----------------------------------------------------------------------------- dynamics
     def step(self, action_env_id: int) -> None:
-        """Apply one MiniGrid action (left=0, right=1, forward=2, toggle=5, done=6)."""
+        """Apply one MiniGrid action (left=0, right=1, forward=2, pickup=3, toggle=5, done=6).
+
+        A forward onto lava enters it (:attr:`in_lava`), as MiniGrid's does before it ends the episode.
+        """
         a = int(action_env_id)
         if a == _FORWARD:
             f = self._c + self._delta[self._d]
-            if self._passable[f]:
+            if self._passable[f] or self._lava[f]:
                 self._c = f
+        elif a == _PICKUP:
+            self._apply_pickup(self._c + self._delta[self._d])
         elif a == _LEFT:
             self._d = (self._d + 3) & 3
         elif a == _RIGHT:
@@ -232,6 +274,25 @@ class GridNav:
             self._apply_toggle(self._c + self._delta[self._d])
         elif a != _DONE:
             raise ConfigError(f"GridNav simulates MiniGrid actions {sorted(ACTIONS.values())} and done=6, not {a}.")
+
+    def _apply_pickup(self, f: int) -> tuple[int, int, int, int, int] | None:
+        """Pick up the object in flat cell ``f`` when the agent carries nothing (MiniGrid's
+        pickup); return ``(x, y, obj, color, state)`` of the emptied cell when it changed."""
+        if self.carrying is not None or not self._pickup[f]:
+            return None
+        x, y = divmod(f, self.height)
+        self.carrying = (int(self._enc[x, y, 0]), int(self._enc[x, y, 1]))
+        self._set_cell(f, (_EMPTY, 0, 0))
+        return x, y, _EMPTY, 0, 0
+
+    def _set_cell(self, f: int, cell: tuple[int, int, int]) -> None:
+        """Write flat cell ``f`` of the layout and its passable / toggle / pickup bytes."""
+        x, y = divmod(f, self.height)
+        self._enc[x, y] = cell
+        o, s = self._enc[x, y, 0], self._enc[x, y, 2]
+        self._passable[f], self._toggle[f] = int(_can_overlap(o, s)), int(_toggle_kind(o, s))
+        self._pickup[f] = int(o in _PICKABLE)
+        self._changed.add(f)
 
     def toggle_at(self, x: int, y: int) -> bool:
         """Toggle cell ``(x, y)`` as if the agent faced it (a door flips, a box opens); whether it changed."""
@@ -247,14 +308,17 @@ class GridNav:
         if kind == _NO_TOGGLE:
             return None
         x, y = divmod(f, self.height)
-        cell = self._enc[x, y]
-        if kind == _DOOR_TOGGLE:
-            cell[2] = _CLOSED if cell[2] == _OPEN else _OPEN
+        o, col, st = (int(v) for v in self._enc[x, y])
+        if kind == _LOCK_TOGGLE:  # MiniGrid's Door.toggle: the key of the door's colour unlocks and opens it
+            if self.carrying != (_KEY, col):
+                return None
+            new = (o, col, _OPEN)
+        elif kind == _DOOR_TOGGLE:
+            new = (o, col, _CLOSED if st == _OPEN else _OPEN)
         else:  # MiniGrid's Box.toggle replaces the box by what it contains
-            cell[:] = self._box_contents.get((x, y), (_EMPTY, 0, 0))
-        self._passable[f] = int(_can_overlap(cell[0], cell[2]))
-        self._toggle[f] = int(_toggle_kind(cell[0], cell[2]))
-        return x, y, int(cell[0]), int(cell[1]), int(cell[2])
+            new = self._box_contents.get((x, y), (_EMPTY, 0, 0))
+        self._set_cell(f, new)
+        return (x, y, *(int(v) for v in new))
 
     def rollout(self, env_actions: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
         """Apply a sequence of MiniGrid actions; return poses and write observations.
@@ -268,7 +332,7 @@ class GridNav:
             ``(T+1, 3)`` int16 poses ``(x, y, dir)``, the first one the pose before acting.
         """
         acts = [int(a) for a in env_actions]
-        bad = set(acts) - {_LEFT, _RIGHT, _FORWARD, _TOGGLE, _DONE}
+        bad = set(acts) - {_LEFT, _RIGHT, _FORWARD, _PICKUP, _TOGGLE, _DONE}
         if bad:
             raise ConfigError(f"GridNav cannot simulate MiniGrid actions {sorted(bad)}.")
         enc_before = self._enc.copy() if out is not None else None
@@ -295,6 +359,10 @@ class GridNav:
                 d = (d + 1) & 3
             elif a == _TOGGLE and toggle[c + delta[d]]:
                 change = self._apply_toggle(c + delta[d])
+                if change is not None:
+                    changes.append((t, *change))
+            elif a == _PICKUP and self._pickup[c + delta[d]]:
+                change = self._apply_pickup(c + delta[d])
                 if change is not None:
                     changes.append((t, *change))
             cells.append(c)
@@ -327,9 +395,9 @@ class GridNav:
     def free_cells(self) -> np.ndarray:
         """Cells ``(n, 2)`` int64 ``(x, y)`` the agent can start on, reachable from the start.
 
-        Connectivity is 4-neighbour over cells the agent can stand on, passing through
-        unlocked doors in any state (toggle opens them); locked doors and the door cells
-        themselves are excluded. Taking the component around the start matters in MultiRoom,
+        Connectivity is 4-neighbour over cells the agent can stand on, passing through doors
+        in any state (toggle opens them, a key a locked one); the door cells themselves, lava,
+        keys and other objects are excluded. Taking the component around the start matters in MultiRoom,
         where the space outside the rooms is empty but unreachable. Sorted by (x, y).
         """
         return self._free.copy()
@@ -337,7 +405,7 @@ class GridNav:
     def _reachable_cells(self) -> np.ndarray:
         o, s = self._enc0[..., 0], self._enc0[..., 2]
         stand = np.isin(o, (_EMPTY, _FLOOR, _GOAL))
-        through = stand | ((o == _DOOR) & (s != _LOCKED))
+        through = stand | (o == _DOOR)
         inner = through.copy()
         inner[[0, -1], :] = inner[:, [0, -1]] = False  # so the flood never indexes off the grid
         x0, y0, _ = self.start_pose
@@ -363,44 +431,3 @@ class GridNav:
         mask = mask & stand
         mask[x0, y0] = True
         return np.argwhere(mask).astype(np.int64)
-
-
-def layout_nav(env_id: str, layout_seed: int, remove_goal: bool = True, **kwargs: Any) -> GridNav:
-    """The :class:`GridNav` of ``env_id``'s layout after ``reset(seed=layout_seed)``."""
-    env = make_minigrid(env_id, **kwargs)
-    try:
-        env.reset(seed=int(layout_seed))
-        return GridNav.from_env(env, remove_goal=remove_goal)
-    finally:
-        env.close()
-
-
-class LayoutCache:
-    """Per-seed :class:`GridNav` of one env, built once (``env.reset`` costs ~1 ms).
-
-    Least-recently-used entries beyond ``capacity`` are dropped, so that collecting over
-    millions of random layouts keeps bounded memory. Entries are shared: :meth:`get` resets
-    the returned simulator to its start pose and initial doors.
-    """
-
-    def __init__(self, env_id: str, remove_goal: bool = True, capacity: int = 4096, **kwargs: Any) -> None:
-        """Build the env once; ``kwargs`` go to :func:`make_minigrid`."""
-        self.env_id = env_id
-        self.env = make_minigrid(env_id, **kwargs)
-        self.remove_goal = remove_goal
-        self.capacity = int(capacity)
-        self._navs: OrderedDict[int, GridNav] = OrderedDict()
-
-    def get(self, layout_seed: int) -> GridNav:
-        """The reset simulator of layout ``layout_seed``."""
-        seed = int(layout_seed)
-        nav = self._navs.pop(seed, None)
-        if nav is None:
-            self.env.reset(seed=seed)
-            nav = GridNav.from_env(self.env, remove_goal=self.remove_goal)
-        else:
-            nav.reset()
-        self._navs[seed] = nav
-        if len(self._navs) > self.capacity:
-            self._navs.popitem(last=False)
-        return nav

@@ -19,7 +19,8 @@ import networkx as nx
 import numpy as np
 from minigrid.core.constants import IDX_TO_OBJECT, OBJECT_TO_IDX, STATE_TO_IDX
 
-from hjepa.envs.minigrid_nav import ACTIONS, GridNav, LayoutCache
+from hjepa.envs.layout_cache import LayoutCache
+from hjepa.envs.minigrid_nav import ACTIONS, GridNav
 from hjepa.envs.tasks import Bins, Cell, Pose, Task, as_bins, bin_of
 from hjepa.errors import ConfigError, InvalidGoalError
 
