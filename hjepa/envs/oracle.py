@@ -28,7 +28,7 @@ _V = TypeVar("_V")
 
 #: Actions that move or turn the agent: the pose graph's default.
 POSE_ACTIONS: tuple[int, ...] = (ACTIONS["left"], ACTIONS["right"], ACTIONS["forward"])
-_TOGGLE, _FORWARD = ACTIONS["toggle"], ACTIONS["forward"]
+_TOGGLE, _FORWARD, _PICKUP = ACTIONS["toggle"], ACTIONS["forward"], ACTIONS["pickup"]
 _DOOR, _BOX, _AGENT = (OBJECT_TO_IDX[k] for k in ("door", "box", "agent"))
 _OPEN, _LOCKED = STATE_TO_IDX["open"], STATE_TO_IDX["locked"]
 _AHEAD = ((1, 0), (0, 1), (-1, 0), (0, -1))  # the cell in front, by direction
@@ -69,8 +69,8 @@ def _require_direction(d: int, role: str) -> int:
 
 def _check_actions(env_actions: Sequence[int]) -> tuple[int, ...]:
     actions = tuple(sorted({int(a) for a in env_actions}))
-    if not actions or not set(actions) <= set(POSE_ACTIONS) | {_TOGGLE}:
-        raise ConfigError(f"PoseGraph models left=0, right=1, forward=2 and toggle=5, got {list(env_actions)}.")
+    if not actions or not set(actions) <= set(POSE_ACTIONS) | {_TOGGLE, _PICKUP}:
+        raise ConfigError(f"The oracle models left=0, right=1, forward=2, pickup=3 and toggle=5, got {list(env_actions)}.")
     return actions
 
 
@@ -175,7 +175,7 @@ class PoseGraph:
             ConfigError: an action other than left, right, forward, toggle; or toggle in a
                 layout with boxes (toggling one changes the layout in ways the graph does not model).
         """
-        actions = _check_actions(env_actions)
+        actions = tuple(a for a in _check_actions(env_actions) if a != _PICKUP)  # no keys here: StateGraph's case
         toggles = _TOGGLE in actions
         if toggles and (nav.encoding[..., 0] == _BOX).any():
             raise ConfigError("PoseGraph with toggle models doors, not boxes; this layout has boxes.")
@@ -306,12 +306,17 @@ class LayoutOracle:
         """The reset simulator of layout ``layout_seed`` (shared: it is reset on every call)."""
         return self.layouts.get(layout_seed)
 
-    def graph(self, layout_seed: int) -> PoseGraph:
-        """The pose graph of layout ``layout_seed``."""
+    def graph(self, layout_seed: int) -> "PoseGraph | StateGraph":
+        """The oracle graph of layout ``layout_seed``: a :class:`PoseGraph`, or a
+        :class:`~hjepa.envs.state_oracle.StateGraph` where the layout holds keys or locked doors."""
+        from hjepa.envs.state_oracle import StateGraph, needs_state_graph
+
         seed = int(layout_seed)
         graph = self._graphs.pop(seed, None)
         if graph is None:
-            graph = PoseGraph.from_nav(self._builder.get(seed), self.env_actions)
+            nav = self._builder.get(seed)
+            graph = (StateGraph(nav, self.env_actions) if needs_state_graph(nav.encoding)
+                     else PoseGraph.from_nav(nav, self.env_actions))  # fmt: skip
         return _lru_put(self._graphs, seed, graph, self._capacity)
 
 
