@@ -20,7 +20,7 @@ from rich.progress import Progress
 from hjepa.agents import Agent, FlatAgent, HJEPAAgent, OracleAgent, RandomAgent, UnboundedFlatAgent, imagine_nodes_for
 from hjepa.agents.base import AGENTS, DEFAULT_AGENTS
 from hjepa.envs.maze_oracle import MazeTask, fixed_maze_tasks, make_maze_tasks
-from hjepa.envs.oracle import POSE_ACTIONS, LayoutOracle, arrival_observation, make_tasks
+from hjepa.envs.oracle import POSE_ACTIONS, LayoutOracle, goal_observation, make_tasks
 from hjepa.envs.tasks import Bins, Task
 from hjepa.envs.pointmaze import is_pointmaze, maze_info
 from hjepa.errors import ConfigError, UnknownNameError, did_you_mean
@@ -60,21 +60,25 @@ def run_episode(agent: Agent, oracle: LayoutOracle, task: Task, max_steps: int,
                 env_actions: Sequence[int]) -> EpisodeRecord:  # fmt: skip
     """One episode of ``agent`` on ``task``; path length counts actions taken.
 
-    ``env_actions`` maps the agent's action index to the MiniGrid action id.
+    The goal observation is the agent on the goal cell with the rest of the layout as at the
+    episode's start (:func:`~hjepa.envs.oracle.goal_observation`): it shows where to go, not
+    which doors the way opens. A step into lava ends the episode as a failure, as MiniGrid's
+    does (``extra["lava"]``). ``env_actions`` maps the agent's action index to the MiniGrid action id.
     """
     nav = oracle.nav(task.layout_seed)
-    goal_obs = arrival_observation(nav, oracle.graph(task.layout_seed), task.start, task.goal)
+    goal_obs = goal_observation(nav, task.goal)
     nav.set_pose(*task.start)
     agent.reset(nav.observation(), goal_obs)
     plan_ms, steps, success = [], 0, nav.pose[:2] == tuple(task.goal)
-    while not success and steps < max_steps:
+    while not success and not nav.in_lava and steps < max_steps:
         t0 = time.perf_counter()
         a = agent.act(nav.observation())
         plan_ms.append((time.perf_counter() - t0) * 1e3)
         nav.step(env_actions[a])
         steps += 1
-        success = nav.pose[:2] == tuple(task.goal)
-    extra = {"layout_seed": task.layout_seed, "start": list(task.start), "goal": list(task.goal), **trace_figures(agent)}
+        success = nav.pose[:2] == tuple(task.goal) and not nav.in_lava
+    extra = {"layout_seed": task.layout_seed, "start": list(task.start), "goal": list(task.goal),
+             "lava": int(nav.in_lava), **trace_figures(agent)}  # fmt: skip
     return EpisodeRecord(agent=agent.name, bin=task.bin, success=bool(success), steps=steps, path_len=float(steps),
                          oracle_len=float(task.distance), predictor_calls=agent.predictor_calls, plan_ms=plan_ms,
                          extra=extra)  # fmt: skip

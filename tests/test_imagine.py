@@ -14,7 +14,8 @@ from hjepa.envs.oracle import LayoutOracle, goal_observation
 from hjepa.errors import ConfigError
 from hjepa.planning.configurator import RuleConfigurator
 from hjepa.planning.graph import NO_EDGE, distances_to
-from hjepa.planning.imagine import ImaginedMemory, cell_codebook, imagine
+from hjepa.planning.goal_cell import GoalCell, agent_mask, goal_cell_of
+from hjepa.planning.imagine import ImaginedMemory, SparseNodes, cell_codebook, imagine
 from true_dynamics import GridDynamics, codebook_observations
 from hjepa.specs import ActionSpec, ObsSpec
 from hjepa.stack import HJEPA
@@ -93,6 +94,38 @@ def test_imagination_toward_a_goal_ends_with_the_goals_depth(world) -> None:
     assert distances_to(found.graph.succ, found.index[key])[0] == 1
 
 
+def test_a_goal_is_its_cell_reached_facing_any_way(world) -> None:
+    """The goal observation faces north; the start, one cell west facing east, reaches the cell
+    in one forward: imagination ends at depth 1 and files that state under the goal's key."""
+    stack, oracle, codebook_obs, book = world
+    level, nav = stack.levels[0], oracle.nav(LAYOUT)
+    x, y = (int(v) for v in nav.free_cells()[0])
+    encode = lambda: stack.encode(torch.from_numpy(nav.observation().copy())[None])[0]  # noqa: E731
+    nav.set_pose(x + 1, y, 3)
+    goal = _codes(book, encode())
+    nav.set_pose(x, y, 0)
+    start = encode()[0]
+    cell = goal_cell_of(goal, agent_mask(level, book))
+    assert cell is not None and cell.cell == (x + 1) * goal.shape[1] + y
+    found = imagine(start, level.predict_map, level.action_input(torch.arange(3)), book, goal=goal, goal_cell=cell)
+    target = found.index[found.graph.nodes.key_of(goal)]
+    assert distances_to(found.graph.succ, target)[0] == 1 and len(found.index) - 1 == 4  # 3 nodes and the alias
+    assert found.graph.nodes.key_of(goal) != tuple(sorted(found.graph.nodes.diffs[target].items()))  # not facing north
+    exact = imagine(start, level.predict_map, level.action_input(torch.arange(3)), book, goal=goal)
+    assert distances_to(exact.graph.succ, exact.index[exact.graph.nodes.key_of(goal)])[0] == 2  # forward, left
+
+
+def test_the_goal_cell_ignores_every_other_cell() -> None:
+    """Any door or key state: only the code on the goal cell decides."""
+    is_agent = np.array([False, False, True, True])  # codes 2 and 3 draw the agent
+    nodes = SparseNodes(np.zeros((3, 3), dtype=np.uint8), book=None)
+    nodes.diffs += [{4: 2, 0: 1, 8: 1}, {4: 1, 5: 3}, {4: 3}]  # agent on cell 4 (other cells changed); off it; on it
+    goal = GoalCell(4, is_agent)
+    assert [goal.reached_by(nodes, i) for i in range(4)] == [False, True, False, True]
+    assert goal_cell_of(np.array([[0, 3], [1, 0]]), is_agent).cell == 1
+    assert goal_cell_of(np.array([[2, 3], [1, 0]]), is_agent) is None and goal_cell_of(np.zeros((2, 2), int), None) is None
+
+
 def test_a_capped_imagination_says_so_and_keeps_the_cap(world) -> None:
     stack, _, codebook_obs, book = world
     level = stack.levels[0]
@@ -116,7 +149,7 @@ def test_the_agent_reaches_goals_of_an_unseen_layout_by_imagination(world, agent
         start, goal = (*(int(v) for v in graph.cells[i]), int(rng.integers(4))), tuple(int(v) for v in graph.cells[j])
         nav.set_pose(*start)
         agent.reset(nav.observation(), goal_observation(nav, goal))
-        steps, limit = 0, graph.distance(start, goal) + 2  # the goal state faces east: at most 2 turns more
+        steps, limit = 0, graph.distance(start, goal)  # the goal is its cell: any heading, no turn more
         while nav.pose[:2] != goal and steps < limit:
             nav.step(ACTIONS.env_actions[agent.act(nav.observation().copy())])
             steps += 1

@@ -409,24 +409,3 @@ def goal_observation(nav: GridNav, goal_xy: Sequence[int], direction: int = 0) -
         return nav.observation()
     finally:
         nav.set_pose(*saved)
-
-
-def arrival_observation(nav: GridNav, graph: PoseGraph, start: Sequence[int], goal_xy: Sequence[int],
-                        direction: int = 0) -> np.ndarray:  # fmt: skip
-    """The goal observation of a task: what the agent sees standing on ``goal_xy`` (facing
-    ``direction``) after walking the oracle's shortest path from ``start``, so the doors the
-    path opens are open in it. Without doors on the way it is :func:`goal_observation`.
-
-    ``nav`` is reset afterwards (its initial doors and start pose).
-
-    Raises:
-        InvalidGoalError: as :meth:`PoseGraph.path` and :func:`goal_observation`.
-    """
-    nav.reset()
-    nav.set_pose(*start[:3])
-    try:
-        for action in graph.path(start, goal_xy):
-            nav.step(action)
-        return goal_observation(nav, goal_xy, direction)
-    finally:
-        nav.reset()

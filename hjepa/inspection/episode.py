@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from hjepa.envs.minigrid_nav import GridNav
-from hjepa.envs.oracle import PoseGraph, arrival_observation, goal_observation
+from hjepa.envs.oracle import PoseGraph, goal_observation
 from hjepa.envs.tasks import Task
 from hjepa.envs.raster import grid_to_rgb
 from hjepa.inspection.source import as_observed, encode_all, layout_bank, map_extent, nearest, observe
@@ -93,7 +93,7 @@ def trace_episode(stack: HJEPA, nav: GridNav, graph: PoseGraph, task: Task, agen
     """Run ``agent`` (default :class:`PlannerAgent`) on ``task`` in ``nav``'s layout and read
     its traces back onto the map."""
     agent = agent or PlannerAgent(stack, seed=seed)
-    goal_obs = goal_obs_for(stack, nav, task, graph)
+    goal_obs = goal_obs_for(stack, nav, task)
     nav.set_pose(*task.start)
     agent.reset(observe(nav, stack.obs_spec), goal_obs)
     obs, poses, actions = [observe(nav, stack.obs_spec)], [nav.pose], []
@@ -112,10 +112,11 @@ def trace_episode(stack: HJEPA, nav: GridNav, graph: PoseGraph, task: Task, agen
                        np.array([dist.get(tuple(p), np.nan) for p in poses], float), stack.taus)  # fmt: skip
 
 
-def goal_obs_for(stack: HJEPA, nav: GridNav, task: Task, graph: PoseGraph | None = None) -> np.ndarray:
-    """The task's goal observation in the stack's observation kind; with the layout's ``graph``,
-    after the oracle's path (doors it opens are open: :func:`arrival_observation`), which resets ``nav``."""
-    grid = goal_observation(nav, task.goal) if graph is None else arrival_observation(nav, graph, task.start, task.goal)
+def goal_obs_for(stack: HJEPA, nav: GridNav, task: Task) -> np.ndarray:
+    """The task's goal observation in the stack's observation kind: the agent on the goal cell,
+    the rest of the layout as at reset (``nav`` is reset)."""
+    nav.reset()
+    grid = goal_observation(nav, task.goal)
     return as_observed(grid, stack.obs_spec)
 
 

@@ -174,7 +174,7 @@ def _map_views(src: Source, levels: list[int], cfg: InspectConfig, seed: int,
     if cfg.gif:
         files.append(Path(save_episode_gif(view, str(plots / "episode.gif"))))
     nav = oracle.nav(task.layout_seed)
-    goal_obs = goal_obs_for(src.stack, nav, task, graph)
+    goal_obs = goal_obs_for(src.stack, nav, task)
     maps = critic_maps(src.stack, layout_bank(src.stack, nav), graph, goal_obs, task.goal, levels)
     doc["critic"] = [{"level": m.level, "goal": list(m.goal), "spearman": m.spearman,
                       "mean_abs_error": float(np.nanmean(np.abs(m.critic - m.oracle)))} for m in maps]  # fmt: skip

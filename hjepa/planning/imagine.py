@@ -20,7 +20,11 @@ yet, is expanded on the whole map. Predictions are counted in **map units**: a p
 ``k`` cells costs ``k / (w h)`` of a whole-map prediction.
 
 The search ends when no new state appears, at ``max_nodes``, or once the depth that found the
-goal's state is done (breadth-first, that depth is the goal's shortest distance). The agent then
+goal is done (breadth-first, that depth is the goal's shortest distance). **The goal is a
+cell**: any state whose agent stands on the goal observation's agent cell, facing any way,
+whatever the doors and keys, reaches it (the goal observation shows the layout as at the
+start, not the doors a route would open); the first such state found is the target, its node
+also filed under the goal observation's key. The agent then
 walks the graph's shortest path and checks each step: a move the env refused drops its edge
 (as :class:`~hjepa.planning.graph.LatentGraph` does), and an observation the graph does not
 hold starts a new imagination from it. Nothing here reads the env's layout: the codebook
@@ -41,6 +45,7 @@ from torch import Tensor
 
 from hjepa.errors import ConfigError
 from hjepa.planning import planners
+from hjepa.planning.goal_cell import GoalCell, agent_mask, goal_cell_of
 from hjepa.planning.graph import NO_EDGE, LatentGraph, distances_to, path_actions
 
 MAX_IMAGINED = 8192
@@ -185,9 +190,11 @@ class _Search:
 
 def imagine(start: Tensor, step: MapStep, actions: Tensor, book: CellCodebook, max_nodes: int = MAX_IMAGINED,
             goal: np.ndarray | None = None, window: int = WINDOW, locality: int = 1,
-            corridor: Corridor | None = None) -> Imagined:  # fmt: skip
+            corridor: Corridor | None = None, goal_cell: GoalCell | None = None) -> Imagined:  # fmt: skip
     """Breadth-first imagination from state ``start "(c w h)"`` over ``actions "a e"`` (predictor
-    inputs), ending after the depth that finds ``goal`` (a map of code indices ``"w h"``), if given.
+    inputs), ending after the depth that finds ``goal`` (a map of code indices ``"w h"``), if given;
+    with ``goal_cell``, after the depth that finds any state on that cell, whose node the goal's
+    key then names too.
 
     ``step`` predicts on spatial states of any sides (``GridMapLevel.predict_map``); ``window``
     is the side of the crops nodes expand on (0: whole maps); ``locality`` the cells one
@@ -204,6 +211,9 @@ def imagine(start: Tensor, step: MapStep, actions: Tensor, book: CellCodebook, m
     with torch.no_grad():
         while search.frontier and len(nodes) < max_nodes and goal_key not in search.index:
             _expand_depth(search, step, actions, max_nodes, locality)
+            reached = [] if goal_cell is None else [n for n in search.frontier if goal_cell.reached_by(nodes, n)]
+            if reached and goal_key not in search.index:
+                search.index[goal_key] = reached[0]
     graph = LatentGraph(nodes, np.array(search.succ, dtype=np.int64), 0.0, 1, calls=search.calls)
     cost = search.cells / (w * h)
     return Imagined(graph, search.index, search.calls, not search.frontier and goal_key not in search.index, cost)
@@ -316,6 +326,8 @@ class ImaginedMemory:
         self.actions = level.action_input(torch.arange(level.action_spec.n))
         self.current: Imagined | None = None
         self.goal: np.ndarray | None = None
+        self.is_agent = agent_mask(level, self.book)
+        self.goal_cell: GoalCell | None = None
         self.imaginations, self._unreported = 0, 0.0
         self._dist: dict[int, np.ndarray] = {}
         self._last: tuple[int, int] | None = None
@@ -333,7 +345,7 @@ class ImaginedMemory:
     def _imagine_in(self, state0: Tensor, corridor: Corridor | None) -> None:
         """Imagine from ``state0`` toward the goal, inside ``corridor`` if given."""
         self.current = imagine(state0, self.level.predict_map, self.actions, self.book, self.max_nodes, self.goal,
-                               self.window, self.level.locality, corridor)  # fmt: skip
+                               self.window, self.level.locality, corridor, self.goal_cell)  # fmt: skip
         self.imaginations += 1
         self._unreported += self.current.cost
         self._dist = {}
@@ -391,7 +403,9 @@ class ImaginedMemory:
         self._last = None
 
     def new_episode(self, goal: Tensor | None = None) -> None:
-        """Forget the imagined layout: each episode imagines its own, up to the depth of the
-        level-0 ``goal`` state, when given."""
+        """Forget the imagined layout: each episode imagines its own, up to the depth that
+        reaches the cell the agent stands on in the level-0 ``goal`` state, when given."""
         self.current, self._last, self._dist, self._unreported = None, None, {}, 0.0
         self.goal = None if goal is None else self._codes(goal)
+        self.goal_cell = None if goal is None else goal_cell_of(self.goal, self.is_agent)
+
