@@ -19,6 +19,7 @@ from hjepa.agents.base import DEFAULT_AGENTS
 from hjepa.checkpoint import load_module, read_checkpoint
 from hjepa.config import ExperimentConfig, from_dict
 from hjepa.data.storage import OfflineDataset
+from hjepa.envs.pointmaze import is_pointmaze
 from hjepa.envs.tasks import FOURROOMS_BINS, DistanceBins
 from hjepa.errors import DatasetError, SpecMismatchError, UnknownNameError, did_you_mean
 from hjepa.io import write_json, write_text
@@ -58,6 +59,8 @@ class Suite:
         held_out: evaluate on these layout seeds (held out of the data by content) instead of the training layout.
         flat_horizon: level-0 horizon of the flat agent, in env steps.
         configurator: the hierarchy's configurator for this suite.
+        draw: draws the tasks, with :func:`~hjepa.experiments.evaluate.suite_tasks`'s arguments
+            (None: that function); ``notes``: what the report should say about the tasks.
 
     A maze with its own evaluation tasks (OGBench giant) runs those, ``per_bin`` episodes each.
     """
@@ -72,6 +75,8 @@ class Suite:
     flat_horizon: int = 8
     configurator: RuleConfigurator = RuleConfigurator()
     agents: tuple[str, ...] = DEFAULT_AGENTS
+    draw: Callable[..., list] | None = None
+    notes: str = ""
 
     def layouts(self, cfg: ExperimentConfig) -> list[int]:
         return list(self.held_out) if self.held_out else [cfg.data.layout_seed]
@@ -128,11 +133,17 @@ def get_suite(name: str) -> Suite:
     return SUITES[name]
 
 
-def suite_for_env(env_id: str) -> Suite:
-    """The suite whose experiment collects in ``env_id`` (for ``hjepa evaluate --env``)."""
+def suite_for_env(env_id: str, cfg: ExperimentConfig | None = None, derive: bool = True) -> Suite:
+    """The suite whose experiment collects in ``env_id`` on its training layout (for ``hjepa
+    evaluate --env``); else, with ``derive``, the suite derived from the env
+    (:func:`~hjepa.experiments.generic.generic_suite`, for a model of config ``cfg``)."""
     for suite in SUITES.values():
         if suite.experiment(quick=True).data.env_id == env_id and not suite.held_out:
             return suite
+    if derive and not is_pointmaze(env_id):
+        from hjepa.experiments.generic import generic_suite
+
+        return generic_suite(env_id, cfg)
     envs = [suite.experiment(quick=True).data.env_id for suite in SUITES.values()]
     raise UnknownNameError(f"No suite evaluates '{env_id}'. Suites: {', '.join(SUITES)}.{did_you_mean(env_id, envs)}")
 
@@ -166,8 +177,8 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     data = _dataset_of(module.hparams.get("data_path", ""), ckpt)
     eval_cfg = eval_cfg or suite.eval_config(cfg.seed)
     n = per_bin or (suite.per_bin_quick if quick else suite.per_bin)
-    tasks = suite_tasks(cfg.data.env_id, suite.layouts(cfg), n, suite.bins, seed=cfg.seed + 1,
-                        env_actions=grid_env_actions(cfg))  # fmt: skip
+    tasks = (suite.draw or suite_tasks)(cfg.data.env_id, suite.layouts(cfg), n, suite.bins, seed=cfg.seed + 1,
+                                        env_actions=grid_env_actions(cfg))  # fmt: skip
     torch.manual_seed(cfg.seed)
     agents, records = evaluate_agents(stack, cfg.data.env_id, tasks, list(suite.bins), eval_cfg, console.is_terminal,
                                       planning_memory(data, eval_cfg))  # fmt: skip
@@ -175,7 +186,8 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     levels = _with_subgoal_share(levels_report(stack, data, seed=cfg.seed), agents)
     doc = results_document(suite.name, quick, cfg.seed, trained_on["device"], stack.num_levels, _train_figures(run),
                            agents, levels, precision=trained_on["precision"], command=_command(),
-                           flat_width=_flat_width(stack, records, eval_cfg), budget=_budget(stack, records))  # fmt: skip
+                           flat_width=_flat_width(stack, records, eval_cfg), budget=_budget(stack, records),
+                           **_task_figures(suite, records))  # fmt: skip
     write_json(out / "results.json", doc)
     write_json(out / "episodes.json", [dataclasses.asdict(r) for r in records])
     plot_success_by_bin(doc, out / "plots" / "success_by_bin.png")
@@ -184,6 +196,16 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     write_text(out / "report.md", results_markdown(doc))
     console.print(results_table(doc))
     return doc
+
+
+def _task_figures(suite: Suite, records: list) -> dict:
+    """``notes`` (the suite's, when it has some) and ``lava``: per agent, the episodes that
+    ended by a step into lava (MiniGrid envs with lava only)."""
+    out: dict = {"notes": suite.notes} if suite.notes else {}
+    if any("lava" in r.extra for r in records):
+        agents = dict.fromkeys(r.agent for r in records)
+        out["lava"] = {a: sum(int(r.extra.get("lava", 0)) for r in records if r.agent == a) for a in agents}
+    return out
 
 
 def _with_subgoal_share(levels: list[dict], agents: dict) -> list[dict]:

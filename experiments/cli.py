@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(tr)
     ev = sub.add_parser("evaluate", help="run the agents on seeded, distance-binned tasks; writes results.json")
     ev.add_argument("--checkpoint", required=True, help="a .ckpt file or a run folder")
-    ev.add_argument("--env", default=None, help="env id (default: the checkpoint's); picks the suite's tasks")
+    ev.add_argument("--env", default=None, help="env id (default: the checkpoint's); picks the suite's tasks, or "
+                    "derives a suite from a goal-reaching MiniGrid env that no suite evaluates")  # fmt: skip
     ev.add_argument("--suite", default=None, help="the suite whose tasks to run (default: the one of the checkpoint's env; "
                     "it must draw its tasks in that env)")  # fmt: skip
     ev.add_argument("--episodes", type=int, default=None, help="episodes per agent (split equally over the bins)")
@@ -82,8 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     _threads_arg(ev)
     _common(ev, device=None)  # the agents plan on the CPU
     be = sub.add_parser("bench", help="a benchmark suite end to end (docs/benchmark.md): collect, train, evaluate, report")
-    be.add_argument("--suite", required=True, help="fourrooms, fourrooms-random, mazerooms, multiroom, "
-                    "pointmaze-medium, pointmaze-large, pointmaze-giant (or debug)")  # fmt: skip
+    which = be.add_mutually_exclusive_group(required=True)
+    which.add_argument("--suite", help="fourrooms, fourrooms-random, mazerooms, multiroom, "
+                       "pointmaze-medium, pointmaze-large, pointmaze-giant (or debug)")  # fmt: skip
+    which.add_argument("--env", help="a goal-reaching MiniGrid env id: a suite derived from the env "
+                       "(actions, step limit, layouts, tasks; docs/benchmark.md)")  # fmt: skip
     be.add_argument("--quick", action="store_true", help="the small version (minutes on a CPU)")
     be.add_argument("--out", default=None, help="run folder (default runs/bench-SUITE)")
     be.add_argument("--levels", type=int, default=None, help="number of levels (ablation: keep the first K)")
@@ -287,7 +291,7 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> None:
     env = args.env or cfg.data.env_id
     if args.env and args.env != cfg.data.env_id:
         raise SpecMismatchError(f"The checkpoint was trained on '{cfg.data.env_id}', not '{args.env}'.")
-    suite = get_suite(args.suite) if args.suite else suite_for_env(env)
+    suite = get_suite(args.suite) if args.suite else suite_for_env(env, cfg)
     check_suite_env(suite, env)
     seed = cfg.seed if args.seed is None else args.seed
     evaluate_checkpoint(args.checkpoint, suite, args.out, quick=False, eval_cfg=_eval_config(args, suite, seed),
@@ -299,13 +303,20 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> None:
     from hjepa.experiments.bench import bench, check_suite_env, get_suite
     from hjepa.experiments.presets import with_levels
 
-    suite = get_suite(args.suite)
+    if args.env:
+        from hjepa.experiments.generic import generic_suite
+
+        suite = generic_suite(args.env)
+    else:
+        suite = get_suite(args.suite)
     cfg = _base_config(suite.experiment(quick=args.quick, seed=args.seed or 0), args)
     if args.levels is not None:
         cfg = with_levels(cfg, args.levels)
     cfg = _finish_config(cfg, args)
     check_suite_env(suite, cfg.data.env_id)
-    out = Path(args.out or f"runs/bench-{suite.name}{'-quick' if args.quick else ''}")
+    out = Path(args.out or f"runs/bench-{suite.name.replace('/', '_')}{'-quick' if args.quick else ''}")
+    if suite.notes:
+        console.print(f"note: {escape(suite.notes)}")
     bench(suite, cfg, out, args.quick, _eval_config(args, suite, cfg.seed), console, _per_bin(args, suite))
     console.print(f"Wrote {out / 'results.json'}, report.md and plots/.")
 
@@ -328,7 +339,7 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> None:
     cfg = _checkpoint_config(args)
     tasks, max_steps, conf = None, 100, None
     try:  # the suite's quick tasks, so that --episode I is task I of `hjepa bench --quick`
-        suite = suite_for_env(cfg.data.env_id)
+        suite = suite_for_env(cfg.data.env_id, derive=False)
         tasks = make_tasks(cfg.data.env_id, suite.layouts(cfg), suite.per_bin_quick, suite.bins, seed=cfg.seed + 1,
                            env_actions=grid_env_actions(cfg))  # fmt: skip
         max_steps, conf = suite.max_steps, suite.configurator  # traced as the bench plans

@@ -127,6 +127,12 @@ CLI: dict[str, tuple[Callable[[Ctx], list[str]], type[HJEPAError], str]] = {
                              "'MiniGrid-Dynamic-Obstacles-5x5-v0' has moving objects"),  # fmt: skip
     "observation-not-the-grid": (lambda c: _collect(c, "hjepa-test/PixelEmpty-v0"), NotNavigationEnvError,
                                  "'hjepa-test/PixelEmpty-v0' does not observe the grid"),  # fmt: skip
+    "bench-env-not-goal-reaching": (lambda c: ["bench", "--env", "MiniGrid-Fetch-5x5-N2-v0", "--out", str(c.tmp)],
+                                    NotNavigationEnvError, "'MiniGrid-Fetch-5x5-N2-v0' is not a goal-reaching task"),
+    "bench-env-moving-obstacles": (lambda c: ["bench", "--env", "MiniGrid-Dynamic-Obstacles-5x5-v0", "--out", str(c.tmp)],
+                                   NotNavigationEnvError, "'MiniGrid-Dynamic-Obstacles-5x5-v0' has moving objects"),
+    "bench-env-not-the-grid": (lambda c: ["bench", "--env", "hjepa-test/PixelEmpty-v0", "--out", str(c.tmp)],
+                               NotNavigationEnvError, "'hjepa-test/PixelEmpty-v0' does not observe the grid"),
     "held-out-layout-collected": (lambda c: _collect(c, "MiniGrid-Empty-8x8-v0", "200", "--layouts", "random",
                                                      "--set", "data.exclude_layout_seeds=[1]"),
                                   ConfigError, "Cannot hold out layouts of 'MiniGrid-Empty-8x8-v0' by content"),  # fmt: skip
@@ -248,6 +254,19 @@ def _goal_in_wall(c: Ctx) -> None:
     LayoutOracle("MiniGrid-FourRooms-v0").graph(0).distance((1, 1, 0), (0, 0))
 
 
+def _goal_in_lava(c: Ctx) -> None:
+    oracle = LayoutOracle("MiniGrid-LavaGapS7-v0")
+    x, y = (int(v) for v in np.argwhere(oracle.nav(0).encoding[..., 0] == 9)[0])  # a lava cell
+    oracle.graph(0).distance(oracle.nav(0).start_pose, (x, y))
+
+
+def _other_actions(c: Ctx) -> None:
+    from hjepa.experiments.generic import generic_suite
+    from hjepa.experiments.presets import debug
+
+    generic_suite("MiniGrid-DoorKey-5x5-v0", debug())  # trained with left, right, forward only
+
+
 def _goal_outside(c: Ctx) -> None:
     LayoutOracle("MiniGrid-FourRooms-v0").graph(0).distance((1, 1, 0), (40, 3))
 
@@ -331,6 +350,10 @@ API: dict[str, tuple[Callable[[Ctx], None], type[Exception], str, Patch]] = {
                               "the fixed layout 0 of 'MiniGrid-Empty-5x5-v0' has the same walls, doors and objects",
                               None),  # fmt: skip
     "goal-in-a-wall": (_goal_in_wall, InvalidGoalError, "The goal cell (0, 0) is a wall", None),
+    "goal-in-lava": (_goal_in_lava, InvalidGoalError, "is a lava in the 7x7 grid", None),
+    "checkpoint-of-other-actions": (_other_actions, SpecMismatchError,
+                                    "'MiniGrid-DoorKey-5x5-v0' needs the actions ['left', 'right', 'forward', 'pickup', "
+                                    "'toggle'], but the model was trained with ['left', 'right', 'forward']", None),
     "goal-outside-the-grid": (_goal_outside, InvalidGoalError, "is outside the 19x19 grid", None),
     "observation-of-wrong-shape": (_obs_shape, SpecMismatchError, "expects observations of shape (b, 8, 8, 3)", None),
     "observation-of-wrong-dtype": (_obs_dtype, SpecMismatchError, "expects integer cell codes", None),

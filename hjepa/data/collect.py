@@ -7,6 +7,8 @@ previous action) for straighter, longer-reaching walks.
 
 The walk runs on :class:`~hjepa.envs.GridNav` rather than ``env.step`` (~60x faster, same
 observations) and writes each episode's observations into the dataset's memory maps at once.
+A walk never enters lava (a forward into it leaves the agent in place: entering ends MiniGrid's
+episode), so the data show lava as impassable.
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ class CollectConfig:
     direction) instead of any free cell. Random walks seldom reach MultiRoom's doors (0.2% of
     their steps enter one), too seldom to learn toggling and passing them (docs/design-notes.md,
     MultiRoom); a layout without doors starts anywhere."""
+    carry_prob: float = 0.0
+    """Probability that an episode starts carrying one of the layout's keys (taken off its
+    cell, as a pickup would). Random walks seldom pick a key up and then reach its locked door
+    (DoorKey), too seldom to learn unlocking; a layout without keys is unaffected."""
     repeat_prob: float = 0.0
     """Momentum: probability of repeating the previous action instead of drawing a new one."""
     action_repeat: int = 1
@@ -89,6 +95,7 @@ class CollectConfig:
             (0.0 <= self.repeat_prob < 1.0, f"repeat_prob must be in [0, 1), got {self.repeat_prob}"),
             (0.0 <= self.door_open_prob <= 1.0, f"door_open_prob must be in [0, 1], got {self.door_open_prob}"),
             (0.0 <= self.door_start_prob <= 1.0, f"door_start_prob must be in [0, 1], got {self.door_start_prob}"),
+            (0.0 <= self.carry_prob <= 1.0, f"carry_prob must be in [0, 1], got {self.carry_prob}"),
             (self.action_repeat >= 1, f"action_repeat must be >= 1, got {self.action_repeat}"),
             (self.obs_mode in OBS_MODES, f"obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}"),
             (self.image_tile >= 2, f"image_tile must be >= 2, got {self.image_tile}"),
@@ -186,9 +193,9 @@ def _obs_spec(cfg: CollectConfig, w: int, h: int) -> ObsSpec:
 
 
 def beside_doors(nav: GridNav, free: np.ndarray) -> np.ndarray:
-    """The cells of ``free`` (``(n, 2)``) 4-adjacent to an unlocked door of ``nav`` (all of
-    ``free`` when none is)."""
-    doors = nav.doors()
+    """The cells of ``free`` (``(n, 2)``) 4-adjacent to a door of ``nav``, locked or not (all
+    of ``free`` when none is)."""
+    doors = nav.doors(locked=True)
     if len(doors) == 0:
         return free
     gaps = np.abs(free[:, None, :] - doors[None, :, :]).sum(-1)  # "n doors": Manhattan distance
@@ -203,6 +210,9 @@ def _walk(nav: GridNav, rng: np.random.Generator, length: int, cfg: CollectConfi
         for door_x, door_y in nav.doors():
             if rng.random() < cfg.door_open_prob:
                 nav.toggle_at(int(door_x), int(door_y))
+    keys = nav.keys() if cfg.carry_prob > 0 else ()
+    if len(keys) and rng.random() < cfg.carry_prob:
+        nav.pick_up_at(*(int(v) for v in keys[rng.integers(len(keys))]))
     free = nav.free_cells()
     if cfg.door_start_prob > 0 and rng.random() < cfg.door_start_prob:
         free = beside_doors(nav, free)
@@ -256,7 +266,8 @@ def collect(cfg: CollectConfig, out: str | os.PathLike[str], progress: bool = Tr
 
     Every episode starts at a uniformly random free cell and direction of its layout (the
     goal square removed; beside a door with probability `cfg.door_start_prob`), each unlocked
-    door open with probability `cfg.door_open_prob`, and takes uniformly random actions from
+    door open with probability `cfg.door_open_prob`, carrying a key with probability
+    `cfg.carry_prob`, and takes uniformly random actions from
     `cfg.action_subset`, with momentum `cfg.repeat_prob`. No episode runs in a layout equal by
     content to one of `cfg.exclude_layout_seeds` (:func:`draw_layout`); the metadata's
     ``held_out`` counts the redrawn ones. The folder appears only when complete.

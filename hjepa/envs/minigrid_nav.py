@@ -298,9 +298,18 @@ class GridNav:
         """Toggle cell ``(x, y)`` as if the agent faced it (a door flips, a box opens); whether it changed."""
         return self._apply_toggle(int(x) * self.height + int(y)) is not None
 
-    def doors(self) -> np.ndarray:
-        """``(n, 2)`` int64 cells of the unlocked doors, sorted by (x, y)."""
-        return np.argwhere(np.frombuffer(bytes(self._toggle), np.uint8).reshape(self.width, self.height) == _DOOR_TOGGLE)
+    def pick_up_at(self, x: int, y: int) -> bool:
+        """Pick up the object at ``(x, y)`` as if the agent faced it (a key, ball or box); whether it did."""
+        return self._apply_pickup(int(x) * self.height + int(y)) is not None
+
+    def doors(self, locked: bool = False) -> np.ndarray:
+        """``(n, 2)`` int64 cells of the unlocked doors (also the locked ones with ``locked``), sorted by (x, y)."""
+        kinds = (_DOOR_TOGGLE, _LOCK_TOGGLE) if locked else (_DOOR_TOGGLE,)
+        return np.argwhere(np.isin(np.frombuffer(bytes(self._toggle), np.uint8).reshape(self.width, self.height), kinds))
+
+    def keys(self) -> np.ndarray:
+        """``(n, 2)`` int64 cells holding a key, sorted by (x, y)."""
+        return np.argwhere(self._enc[..., 0] == _KEY)
 
     def _apply_toggle(self, f: int) -> tuple[int, int, int, int, int] | None:
         """Toggle flat cell ``f``; return ``(x, y, obj, color, state)`` when it changed."""
@@ -396,8 +405,8 @@ class GridNav:
         """Cells ``(n, 2)`` int64 ``(x, y)`` the agent can start on, reachable from the start.
 
         Connectivity is 4-neighbour over cells the agent can stand on, passing through doors
-        in any state (toggle opens them, a key a locked one); the door cells themselves, lava,
-        keys and other objects are excluded. Taking the component around the start matters in MultiRoom,
+        in any state (toggle opens them, a key a locked one) and keys (pickup clears them); the
+        door and key cells themselves, lava and other objects are excluded. Taking the component around the start matters in MultiRoom,
         where the space outside the rooms is empty but unreachable. Sorted by (x, y).
         """
         return self._free.copy()
@@ -405,7 +414,7 @@ class GridNav:
     def _reachable_cells(self) -> np.ndarray:
         o, s = self._enc0[..., 0], self._enc0[..., 2]
         stand = np.isin(o, (_EMPTY, _FLOOR, _GOAL))
-        through = stand | (o == _DOOR)
+        through = stand | (o == _DOOR) | (o == _KEY)
         inner = through.copy()
         inner[[0, -1], :] = inner[:, [0, -1]] = False  # so the flood never indexes off the grid
         x0, y0, _ = self.start_pose
