@@ -108,10 +108,11 @@ BLOCK = 4
 def coarse_levels(block: int = BLOCK, stride: int = 4) -> tuple[LevelConfig, ...]:
     """A ``gridmap`` level 0 trained on ``3 block x 3 block`` crops aligned to the blocks, and a
     ``gridcoarse`` level 1 over it: blocks of ``block x block`` cells, one step every ``stride``
-    env steps, latent macro-actions of 8 dims inferred from the chunk of level-0 actions."""
+    env steps, latent macro-actions of 8 dims inferred from the chunk of level-0 actions, a
+    predictor of 4 dilated convolutions of 32 channels on the blocks' cells."""
     level0 = LevelConfig(kind="gridmap", dim=64, args={"crop": 3 * block, "align": block})
     level1 = LevelConfig(kind="gridcoarse", dim=64, stride=stride, action_dim=8, hidden=32,
-                         args={"block": block, "channels": 8})  # fmt: skip
+                         args={"block": block, "depth": 4})  # fmt: skip
     return level0, level1
 
 
