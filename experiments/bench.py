@@ -28,6 +28,7 @@ from hjepa.metrics import results_document
 from hjepa.planning.configurator import RuleConfigurator
 from hjepa.plots import plot_compute_by_distance, plot_pred_error_by_horizon, plot_success_by_bin
 from hjepa.probe import levels_report
+from hjepa.experiments.block_edges import EdgeFigures, block_edge_figures
 from hjepa.report import MAP_NOTE, agents_table_md, dim_cell
 from hjepa.experiments import presets
 from hjepa.experiments.evaluate import (Budget, EvalConfig, calls_per_decision, evaluate_agents, planning_memory,
@@ -180,10 +181,12 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     tasks = (suite.draw or suite_tasks)(cfg.data.env_id, suite.layouts(cfg), n, suite.bins, seed=cfg.seed + 1,
                                         env_actions=grid_env_actions(cfg))  # fmt: skip
     torch.manual_seed(cfg.seed)
+    memory = planning_memory(data, eval_cfg)
     agents, records = evaluate_agents(stack, cfg.data.env_id, tasks, list(suite.bins), eval_cfg, console.is_terminal,
-                                      planning_memory(data, eval_cfg))  # fmt: skip
+                                      memory)  # fmt: skip
     trained_on = {"device": "unknown", "precision": "unknown", **module.trained_on}  # older checkpoints lack it
     levels = _with_subgoal_share(levels_report(stack, data, seed=cfg.seed), agents)
+    levels = _with_block_edges(levels, block_edge_figures(stack, memory, cfg.data.env_id, list(suite.layouts(cfg))))
     doc = results_document(suite.name, quick, cfg.seed, trained_on["device"], stack.num_levels, _train_figures(run),
                            agents, levels, precision=trained_on["precision"], command=_command(),
                            flat_width=_flat_width(stack, records, eval_cfg), budget=_budget(stack, records),
@@ -213,6 +216,14 @@ def _with_subgoal_share(levels: list[dict], agents: dict) -> list[dict]:
     was an upper level's subgoal."""
     share = agents.get("hjepa", {}).get("upper_target_share")
     return [{**r, "subgoal_share": share} if r["level"] == 1 and share is not None else r for r in levels]
+
+
+def _with_block_edges(levels: list[dict], edges: EdgeFigures | None) -> list[dict]:
+    """``levels_report`` with, for a ``gridcoarse`` level 1, its block graph's edge precision and
+    recall against the evaluated layouts' own (:mod:`hjepa.experiments.block_edges`)."""
+    if edges is None:
+        return levels
+    return [{**r, "block_edges": edges._asdict()} if r["level"] == 1 else r for r in levels]
 
 
 def _budget(stack: torch.nn.Module, records: list) -> dict | None:

@@ -13,6 +13,7 @@ from true_dynamics import CoarseDynamics, GridDynamics, codebook_observations
 from hjepa.agents import FlatAgent, HJEPAAgent
 from hjepa.envs.mazerooms import SIZED_IDS
 from hjepa.envs.oracle import LayoutOracle, goal_observation
+from hjepa.experiments.block_edges import block_edge_figures, true_block_edges
 from hjepa.experiments.presets import coarse_levels
 from hjepa.config import ExperimentConfig
 from hjepa.planning.configurator import RuleConfigurator
@@ -81,3 +82,16 @@ def test_a_near_goal_is_left_to_level_0(maze) -> None:
     hjepa = HJEPAAgent(stack, RuleConfigurator(planner="imagine"), 0, codebook_obs)
     assert _episode(hjepa, oracle, (x, y, 0), (x + 1, y)) == 1
     assert all(len(t.levels) == 1 for t in hjepa.trace)
+
+
+def test_true_block_edges_join_blocks_through_free_neighbours() -> None:
+    cells = {(3, 0), (4, 0), (0, 0)}  # (3, 0) | (4, 0) cross from block (0, 0) to (1, 0)
+    assert true_block_edges(cells, 4) == {((0, 0), (1, 0)), ((1, 0), (0, 0))}
+    assert true_block_edges({(0, 0), (0, 1)}, 4) == set()
+
+
+def test_block_edge_figures_are_exact_under_the_env_s_own_dynamics(maze) -> None:
+    stack, _, codebook_obs = maze
+    figures = block_edge_figures(stack, codebook_obs, ENV, [LAYOUT])
+    assert figures.layouts == 1 and figures.true_edges > 100
+    assert figures.precision == 1.0 and figures.recall == 1.0

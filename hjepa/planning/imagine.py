@@ -332,12 +332,13 @@ class ImaginedMemory:
         self._dist: dict[int, np.ndarray] = {}
         self._last: tuple[int, int] | None = None
 
-    def _codes(self, state: Tensor) -> np.ndarray:
+    def codes_of(self, state: Tensor) -> np.ndarray:
+        """A level-0 state's map of codebook indices ``"w h"`` (each cell snapped to its nearest code)."""
         _, w, h = self.book.shape
         return self.book.snap(state[None].float())[1][0].numpy().reshape(w, h)
 
     def _key(self, state: Tensor) -> Key:
-        return self.current.graph.nodes.key_of(self._codes(state))
+        return self.current.graph.nodes.key_of(self.codes_of(state))
 
     def _imagine(self, state0: Tensor) -> None:
         self._imagine_in(state0, None)
@@ -406,6 +407,6 @@ class ImaginedMemory:
         """Forget the imagined layout: each episode imagines its own, up to the depth that
         reaches the cell the agent stands on in the level-0 ``goal`` state, when given."""
         self.current, self._last, self._dist, self._unreported = None, None, {}, 0.0
-        self.goal = None if goal is None else self._codes(goal)
+        self.goal = None if goal is None else self.codes_of(goal)
         self.goal_cell = None if goal is None else goal_cell_of(self.goal, self.is_agent)
 

@@ -61,10 +61,10 @@ class RouteMemory(ImaginedMemory):
 
     def block_of(self, state0: Tensor) -> tuple[int, int]:
         """The agent's block in ``state0``, read in level 1's space."""
-        return self.model.block_of(self._codes(state0), self.background)
+        return self.model.block_of(self.codes_of(state0), self.background)
 
     def _imagine(self, state0: Tensor) -> None:
-        codes = self._codes(state0)
+        codes = self.codes_of(state0)
         if self.scene is None:  # the layout is read once an episode, from its first state
             self.scene = read_scene(codes, self.goal, self.agent)
             self.background = self.model.background(self.scene)
