@@ -21,6 +21,7 @@ from minigrid.core.constants import IDX_TO_OBJECT, OBJECT_TO_IDX, STATE_TO_IDX
 
 from hjepa.envs.layout_cache import LayoutCache
 from hjepa.envs.minigrid_nav import ACTIONS, GridNav
+from hjepa.envs.state_oracle import backward_bfs
 from hjepa.envs.tasks import Bins, Cell, Pose, Task, as_bins, bin_of
 from hjepa.errors import ConfigError, InvalidGoalError
 
@@ -270,21 +271,8 @@ class PoseGraph:
         return _lru_put(self._cache, goal, dist, self._cache_size)
 
     def _bfs(self, sources: list[int]) -> np.ndarray:
-        # Level by level along reversed edges; unit costs, so the first visit is the shortest.
-        dist = [-1] * len(self._poses)
-        for s in sources:
-            dist[s] = 0
-        frontier, k, pred = sources, 0, self._pred
-        while frontier:
-            k += 1
-            nxt = []
-            for v in frontier:
-                for u in pred[v]:
-                    if dist[u] < 0:
-                        dist[u] = k
-                        nxt.append(u)
-            frontier = nxt
-        return np.array(dist, dtype=np.int16 if len(dist) < 2**15 else np.int32)  # memory: many goals cached
+        dist = backward_bfs(self._pred, sources)
+        return dist.astype(np.int16 if len(dist) < 2**15 else np.int32)  # memory: many goals cached
 
 
 # ----------------------------------------------------------------------------- per-layout cache

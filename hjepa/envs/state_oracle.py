@@ -149,7 +149,7 @@ class StateGraph:
         goal = _require_free_cell(goal_xy, self._cell_set, self._enc0, "goal")
         dist = self._cache.pop(goal, None)
         if dist is None:
-            dist = _backward_bfs(self._pred, [i for i, s in enumerate(self._states) if s[:2] == goal])
+            dist = backward_bfs(self._pred, [i for i, s in enumerate(self._states) if s[:2] == goal])
         return _lru_put(self._cache, goal, dist, self._cache_size)
 
 
@@ -195,7 +195,7 @@ def _successor(sim: GridNav, state: NavState, action: int) -> NavState | None:
     return nxt
 
 
-def _backward_bfs(pred: list[list[int]], sources: list[int]) -> np.ndarray:
+def backward_bfs(pred: list[list[int]], sources: list[int]) -> np.ndarray:
     """Unit-cost distances to ``sources`` along reversed edges, -1 where unreachable."""
     dist = np.full(len(pred), -1, dtype=np.int32)
     dist[sources] = 0
