@@ -21,7 +21,7 @@ from minigrid.core.constants import IDX_TO_OBJECT, OBJECT_TO_IDX, STATE_TO_IDX
 
 from hjepa.envs.layout_cache import LayoutCache
 from hjepa.envs.minigrid_nav import ACTIONS, GridNav
-from hjepa.envs.state_oracle import backward_bfs
+from hjepa.envs.state_oracle import backward_bfs, descend
 from hjepa.envs.tasks import Bins, Cell, Pose, Task, as_bins, bin_of
 from hjepa.errors import ConfigError, InvalidGoalError
 
@@ -246,12 +246,7 @@ class PoseGraph:
             InvalidGoalError: as :meth:`distance`.
         """
         remaining = self.distance(start_pose, goal_xy)
-        dist, node, actions = self._distance_array(goal_xy), self._start_index(start_pose), []
-        while remaining > 0:
-            action, node = next((a, v) for a, v in self._succ[node] if dist[v] == remaining - 1)
-            actions.append(action)
-            remaining -= 1
-        return actions
+        return descend(self._succ, self._distance_array(goal_xy), self._start_index(start_pose), remaining)
 
     def _start_index(self, start_pose: Sequence[int]) -> int:
         if len(start_pose) not in (3, 4):

@@ -125,12 +125,7 @@ class StateGraph:
     def path(self, start: Sequence, goal_xy: Sequence[int]) -> list[int]:
         """MiniGrid action ids of one shortest path (ties go to the smallest action id)."""
         remaining = self.distance(start, goal_xy)
-        dist, node, actions = self._distance_array(goal_xy), self._start_index(start), []
-        while remaining > 0:
-            action, node = next((a, v) for a, v in self._succ[node] if dist[v] == remaining - 1)
-            actions.append(action)
-            remaining -= 1
-        return actions
+        return descend(self._succ, self._distance_array(goal_xy), self._start_index(start), remaining)
 
     def _node(self, start: Sequence) -> NavState:
         return tuple(start) if len(start) == 5 else (*(int(v) for v in start[:3]), None, ())
@@ -193,6 +188,17 @@ def _successor(sim: GridNav, state: NavState, action: int) -> NavState | None:
         return None
     sim.restore(state)
     return nxt
+
+
+def descend(succ: list[list[tuple[int, int]]], dist: np.ndarray, node: int, remaining: int) -> list[int]:
+    """The actions of one shortest path from ``node``, ``remaining`` steps from its goal by the
+    distances ``dist``: each step takes the first ``(action, next)`` of ``succ`` one step nearer."""
+    actions = []
+    while remaining > 0:
+        action, node = next((a, v) for a, v in succ[node] if dist[v] == remaining - 1)
+        actions.append(action)
+        remaining -= 1
+    return actions
 
 
 def backward_bfs(pred: list[list[int]], sources: list[int]) -> np.ndarray:
