@@ -61,8 +61,7 @@ def block_edge_figures(stack: torch.nn.Module, memory: torch.Tensor, env_id: str
         state0 = stack.encode(torch.from_numpy(nav.observation().copy())[None], upto=0)[0][0]
         planner.reset(torch.from_numpy(goal_observation(nav, cells[-1])))
         scene = read_scene(mem.codes_of(state0), mem.goal, mem.agent)
-        graph = mem.model.graph(scene)
-        predicted = {(a, b) for a, succ in graph.succ.items() for b in succ}
+        predicted = mem.model.graph(scene, rule.doubt).predicted
         truth = true_block_edges(set(cells), mem.model.p)
         true_n, pred_n, hits = true_n + len(truth), pred_n + len(predicted), hits + len(predicted & truth)
     n = min(len(layouts), LAYOUTS)

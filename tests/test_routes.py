@@ -17,6 +17,7 @@ from hjepa.experiments.block_edges import block_edge_figures, true_block_edges
 from hjepa.experiments.presets import coarse_levels
 from hjepa.config import ExperimentConfig
 from hjepa.planning.configurator import RuleConfigurator
+from hjepa.planning.coarse import BlockGraph
 from hjepa.planning.routes import RoutePlanner
 from hjepa.specs import ActionSpec, ObsSpec
 from hjepa.stack import HJEPA
@@ -41,12 +42,12 @@ def maze():
     return stack, oracle, codebook_obs
 
 
-def _episode(agent, oracle, start, goal) -> int:
+def _episode(agent, oracle, start, goal, slack: float = 1.05) -> int:
     nav = oracle.nav(LAYOUT)
     nav.set_pose(*start)
     agent.reset(nav.observation(), goal_observation(nav, goal))
     # the goal state faces east (2 turns more at most); a route of blocks may cost a few turns more
-    steps, limit = 0, int(1.05 * oracle.graph(LAYOUT).distance(start, goal)) + 2
+    steps, limit = 0, int(slack * oracle.graph(LAYOUT).distance(start, goal)) + 2
     while nav.pose[:2] != goal and steps < limit:
         nav.step(ACTIONS.env_actions[agent.act(nav.observation().copy())])
         steps += 1
@@ -82,6 +83,35 @@ def test_a_near_goal_is_left_to_level_0(maze) -> None:
     hjepa = HJEPAAgent(stack, RuleConfigurator(planner="imagine"), 0, codebook_obs)
     assert _episode(hjepa, oracle, (x, y, 0), (x + 1, y)) == 1
     assert all(len(t.levels) == 1 for t in hjepa.trace)
+
+
+def test_routes_cross_a_doubted_pair_only_where_predicted_edges_lead_nowhere_or_far_around() -> None:
+    a, b, c, d = (0, 0), (1, 0), (1, 1), (0, 1)  # a square of blocks: a-b predicted, b-c doubted
+    belief = {(a, b): 0.9, (b, c): -1.0, (a, d): -0.5, (d, c): 0.8}
+    graph = BlockGraph(belief, doubt=8.0, calls=0, cost=0.0)
+    assert graph.predicted == {(a, b), (d, c)}
+    assert graph.route(a, c) == [a, d, c]  # 1 + 4 + 1 beats 1 + 9
+    graph.drop(a, d)
+    assert graph.route(a, c) == [a, b, c]
+    graph.drop(b, c)
+    assert graph.route(a, c) is None
+    assert BlockGraph(belief, doubt=0.0, calls=0, cost=0.0).route(a, c) in ([a, b, c], [a, d, c])
+
+
+def test_a_route_crosses_the_edges_level_1_missed_and_level_0_confirms_them(maze, monkeypatch) -> None:
+    stack, oracle, codebook_obs = maze
+    p, blind = stack.levels[1].block, 8
+    book = RoutePlanner(stack, RuleConfigurator(planner="imagine"), codebook_obs).memory.book
+    coarse = CoarseDynamics(book, p, stack.levels[1].spec.config.stride, 8, blind=blind)
+    monkeypatch.setattr(stack.levels[1], "encode_map", coarse.encode_map)
+    monkeypatch.setattr(stack.levels[1], "predict_map", coarse.predict_map)
+    graph = oracle.graph(LAYOUT)
+    west = [c for c in graph.cells if c[0] // p < blind - 1]
+    east = [c for c in graph.cells if c[0] // p > blind + 2]
+    start, goal = (*(int(v) for v in west[0]), 0), tuple(int(v) for v in east[-1])
+    hjepa = HJEPAAgent(stack, RuleConfigurator(planner="imagine"), 0, codebook_obs)
+    assert _episode(hjepa, oracle, start, goal, slack=1.5) >= 0
+    assert any(len(t.levels) == 2 for t in hjepa.trace)  # level 1 routed, through a pair it doubted
 
 
 def test_true_block_edges_join_blocks_through_free_neighbours() -> None:

@@ -67,10 +67,13 @@ class GridDynamics:
 
 class CoarseDynamics:
     """Level 1's ``encode_map`` and ``predict_map`` for the macro-action of ``stride`` forward
-    moves: a coarse state marks the agent's block; a step moves the agent as the env would."""
+    moves: a coarse state marks the agent's block; a step moves the agent as the env would,
+    except across the border between block columns ``blind`` and ``blind + 1``, where it is
+    predicted to stay (a level 1 that missed those edges)."""
 
-    def __init__(self, book, block: int, stride: int, channels: int) -> None:
+    def __init__(self, book, block: int, stride: int, channels: int, blind: int | None = None) -> None:
         self.book, self.block, self.stride, self.channels = book, block, stride, channels
+        self.blind = blind
         self.last: torch.Tensor | None = None
 
     def encode_map(self, m: torch.Tensor) -> torch.Tensor:
@@ -95,7 +98,8 @@ class CoarseDynamics:
                 x, y, d = found
                 for _ in range(self.stride):
                     x, y = _forward(codes, x, y, d)
-                found = (x, y, d)
+                crossed = {found[0] // self.block, x // self.block} == {self.blind, (self.blind or 0) + 1}
+                found = found if crossed else (x, y, d)
             agents.append(found)
         return self._coarse(self.last, agents)
 

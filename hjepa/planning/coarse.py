@@ -7,17 +7,21 @@ level 0, the work is shared:
 1. **Level 1 imagines the block graph.** For every block and every side of it, the agent is
    set on each free border cell of that side, facing out, and level 1 predicts one of its
    steps (the latent macro-action of ``stride`` forward moves) on the 3 x 3 blocks around it.
-   Where the predicted agent leaves the block for the neighbour it faces, the graph gets that
-   edge. The agent's block in a coarse state is read as the block that differs most from the
-   coarse map without the agent. This is one level-1 prediction per border cell: the block
-   graph of a 129 x 129 maze costs a few thousand small predictions.
-2. **Level 1 plans its route** on that graph, breadth-first from the agent's block to the
-   goal's: the blocks it passes are its subgoals, handed down in order.
+   How much more the predicted step changes the neighbour it faces than its own block is level
+   1's confidence that the agent crosses (in ``[-1, 1]``; above 0 is a predicted edge). The
+   agent's block in a coarse state is read as the block that differs most from the coarse map
+   without the agent. This is one level-1 prediction per border cell: the block graph of a
+   129 x 129 maze costs a few thousand small predictions.
+2. **Level 1 plans its route** on that graph, cheapest first from the agent's block to the
+   goal's: a predicted edge costs one block, a pair level 1 doubts costs up to ``doubt`` more
+   (a route crosses it only where the predicted ones lead nowhere, or far around). The blocks
+   the route passes are its subgoals, handed down in order.
 3. **Level 0 imagines only inside the route** (an imagination :class:`Corridor`) toward the
    goal's state, and the agent walks the imagined path. Each env step is judged in level 1's
    space: the current state's block, read through level 1's encoder, says which subgoal has
-   been reached. When level 0 finds no way along the route (level 1 predicted a doorway that is
-   not there), the edge out of the last block it reached is dropped and level 1 plans again.
+   been reached. When level 0 finds no way along the route (a doorway level 1 predicted or
+   doubted is not there), the pair out of the last block it reached is dropped and level 1
+   plans again.
 
 The configurator's rule decides per task: when the route is at most ``near`` blocks long,
 level 0 alone imagines toward the goal, unrestricted (a near goal needs no route).
@@ -32,7 +36,8 @@ Shapes: ``p`` block side, ``w h`` cells, ``W H`` blocks, ``c`` coarse channels.
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -111,33 +116,51 @@ def placements(scene: Scene, p: int) -> list[Placement]:
     return out
 
 
-class BlockGraph:
-    """Level 1's imagined graph of blocks: directed edges, with the ones level 0 refuted removed."""
+Edge = tuple[tuple[int, int], tuple[int, int]]
 
-    def __init__(self, edges: set[tuple[tuple[int, int], tuple[int, int]]], calls: int, cost: float) -> None:
-        self.succ: dict[tuple[int, int], set[tuple[int, int]]] = {}
-        for a, b in edges:
-            self.succ.setdefault(a, set()).add(b)
+
+class BlockGraph:
+    """Level 1's imagined graph of blocks: every pair of neighbouring blocks with a border cell
+    to cross, weighted by level 1's doubt that the agent crosses it; the ones level 0 refuted
+    removed.
+
+    Args:
+        belief: per directed block pair, level 1's confidence in ``[-1, 1]`` that the agent
+            crosses it (:meth:`CoarseModel.graph`); above 0 is a predicted edge.
+        doubt: the extra blocks a route would rather walk than cross a pair level 1 is sure is
+            closed (confidence -1); a pair of confidence ``s < 0`` costs ``1 + doubt * -s``.
+        calls, cost: level 1's predictions that made it, and their cost in whole-map units.
+    """
+
+    def __init__(self, belief: dict[Edge, float], doubt: float, calls: int, cost: float) -> None:
+        self.weights: dict[tuple[int, int], dict[tuple[int, int], float]] = {}
+        for (a, b), s in belief.items():
+            self.weights.setdefault(a, {})[b] = 1.0 + doubt * max(0.0, -s)
+        self.predicted = {edge for edge, s in belief.items() if s > 0}
         self.calls, self.cost = calls, cost
 
     def drop(self, a: tuple[int, int], b: tuple[int, int]) -> None:
-        self.succ.get(a, set()).discard(b)
+        self.weights.get(a, {}).pop(b, None)
+        self.predicted.discard((a, b))
 
     def route(self, start: tuple[int, int], goal: tuple[int, int]) -> list[tuple[int, int]] | None:
-        """Breadth-first, the fewest blocks from ``start`` to ``goal`` (both included), or None."""
+        """The cheapest blocks from ``start`` to ``goal`` (both included), or None."""
+        best: dict[tuple[int, int], float] = {start: 0.0}
         parent: dict[tuple[int, int], tuple[int, int] | None] = {start: None}
-        queue = deque([start])
-        while queue:
-            node = queue.popleft()
+        heap = [(0.0, start)]
+        while heap:
+            d, node = heapq.heappop(heap)
             if node == goal:
                 path = [node]
                 while parent[path[-1]] is not None:
                     path.append(parent[path[-1]])
                 return path[::-1]
-            for nxt in sorted(self.succ.get(node, ())):
-                if nxt not in parent:
-                    parent[nxt] = node
-                    queue.append(nxt)
+            if d > best[node]:
+                continue
+            for nxt, w in sorted(self.weights.get(node, {}).items()):
+                if d + w < best.get(nxt, math.inf):
+                    best[nxt], parent[nxt] = d + w, node
+                    heapq.heappush(heap, (d + w, nxt))
         return None
 
 
@@ -167,20 +190,24 @@ class CoarseModel:
         return self.coarse(_padded(scene.background, self.p)[None])[0]
 
     @torch.no_grad()
-    def graph(self, scene: Scene) -> BlockGraph:
-        """Level 1's predicted edges out of every block (module docstring, step 1)."""
+    def graph(self, scene: Scene, doubt: float) -> BlockGraph:
+        """Level 1's block graph (module docstring, step 1): each pair's confidence is the best
+        of its placements' (:meth:`_moves`)."""
         todo = placements(scene, self.p)
-        edges: set[tuple[tuple[int, int], tuple[int, int]]] = set()
+        belief: dict[Edge, float] = {}
         padded = _padded(scene.background, self.p)
         for i in range(0, len(todo), BATCH):
             chunk = todo[i : i + BATCH]
-            moved = self._moves(padded, scene, chunk)
-            edges |= {(pl.block, pl.neighbour) for pl, ok in zip(chunk, moved) if ok}
+            for pl, s in zip(chunk, self._moves(padded, scene, chunk)):
+                edge = (pl.block, pl.neighbour)
+                belief[edge] = max(belief.get(edge, -1.0), s)
         cells = len(todo) * (9 * self.p * self.p)  # each reads a 3 x 3-block crop of level-0 cells
-        return BlockGraph(edges, len(todo), cells / (scene.background.shape[0] * scene.background.shape[1]))
+        return BlockGraph(belief, doubt, len(todo), cells / (scene.background.shape[0] * scene.background.shape[1]))
 
-    def _moves(self, padded: np.ndarray, scene: Scene, chunk: list[Placement]) -> list[bool]:
-        """For each placement, whether level 1 predicts the agent in the neighbour it faces."""
+    def _moves(self, padded: np.ndarray, scene: Scene, chunk: list[Placement]) -> list[float]:
+        """For each placement, level 1's confidence in ``[-1, 1]`` that the agent ends in the
+        neighbour it faces: ``(n - b) / (n + b)``, ``n`` and ``b`` the predicted change of the
+        neighbour's and of its own block's coarse state (-1 where the neighbour is off the map)."""
         p = self.p
         nb, nh = padded.shape[0] // p, padded.shape[1] // p
         corners = [(min(max(pl.block[0] - 1, 0), max(nb - 3, 0)), min(max(pl.block[1] - 1, 0), max(nh - 3, 0)))
@@ -195,8 +222,11 @@ class CoarseModel:
         for j, pl in enumerate(chunk):
             here = (pl.block[0] - corners[j][0], pl.block[1] - corners[j][1])
             there = (pl.neighbour[0] - corners[j][0], pl.neighbour[1] - corners[j][1])
-            inside = 0 <= there[0] < change.shape[1] and 0 <= there[1] < change.shape[2]
-            out.append(inside and bool(change[j][there] > change[j][here]))
+            if not (0 <= there[0] < change.shape[1] and 0 <= there[1] < change.shape[2]):
+                out.append(-1.0)
+                continue
+            n, b = float(change[j][there]), float(change[j][here])
+            out.append((n - b) / (n + b) if n + b > 0 else -1.0)
         return out
 
     def corridor(self, scene: Scene, route: list[tuple[int, int]]) -> Corridor:

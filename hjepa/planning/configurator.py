@@ -146,6 +146,9 @@ class RuleConfigurator:
             budget; a flat agent's is set from the hierarchy's measured cost).
         near: planner "imagine" on a stack with a ``gridcoarse`` level 1: a route of at most
             this many blocks is left to level 0 alone (:mod:`hjepa.planning.coarse`).
+        doubt: planner "imagine" on a stack with a ``gridcoarse`` level 1: the extra blocks a
+            route would rather walk than cross a pair of blocks level 1 is sure is closed; a
+            route may cross it, for level 0 to confirm or refute (:mod:`hjepa.planning.coarse`).
     """
 
     max_levels: int = 8
@@ -163,6 +166,7 @@ class RuleConfigurator:
     field_level: int = 1
     imagine_nodes: int = 8192
     near: int = 2
+    doubt: float = 8.0
 
     def __post_init__(self) -> None:
         if self.upper not in UPPER:
@@ -178,8 +182,9 @@ class RuleConfigurator:
             raise ConfigError(f"graph_radius must be > 0, got {self.graph_radius}.")
         if self.planner == "imagine" and self.upper == "field":
             raise ConfigError("upper='field' needs a memory of observations' graphs; planner 'imagine' has none.")
-        if self.imagine_nodes < 1 or self.near < 0:
-            raise ConfigError(f"imagine_nodes must be >= 1 and near >= 0, got {self.imagine_nodes} and {self.near}.")
+        if self.imagine_nodes < 1 or self.near < 0 or not self.doubt >= 0:
+            raise ConfigError(f"imagine_nodes must be >= 1, near >= 0 and doubt >= 0, got {self.imagine_nodes}, "
+                              f"{self.near} and {self.doubt}.")  # fmt: skip
         if self.judge not in ("own", "top"):
             raise ConfigError(f"judge must be 'own' or 'top', got '{self.judge}'.")
 

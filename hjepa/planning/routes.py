@@ -20,7 +20,7 @@ from hjepa.planning.hierarchy import HierarchicalPlanner, LevelTrace, StepTrace
 from hjepa.planning.graph import path_actions
 from hjepa.planning.imagine import ImaginedMemory
 
-REROUTES = 8
+REROUTES = 16
 """Routes level 1 may plan per imagination after level 0 refuted an edge of the last one."""
 
 
@@ -41,11 +41,11 @@ def make_planner(stack: torch.nn.Module, configurator: Configurator, seed: int =
 class RouteMemory(ImaginedMemory):
     """Level 0's imagined graph, imagined inside level 1's route (module docstring)."""
 
-    def __init__(self, stack: torch.nn.Module, obs: Tensor, max_nodes: int, near: int) -> None:
+    def __init__(self, stack: torch.nn.Module, obs: Tensor, max_nodes: int, near: int, doubt: float) -> None:
         super().__init__(stack, obs, max_nodes)
         self.model, self.level1 = CoarseModel(stack, self.book), stack.levels[1]
         self.agent = agent_code_indices(stack.levels[0], self.book)
-        self.near = near
+        self.near, self.doubt = near, doubt
         self.scene: Scene | None = None
         self.blocks: BlockGraph | None = None
         self.background: Tensor | None = None
@@ -68,7 +68,7 @@ class RouteMemory(ImaginedMemory):
         if self.scene is None:  # the layout is read once an episode, from its first state
             self.scene = read_scene(codes, self.goal, self.agent)
             self.background = self.model.background(self.scene)
-            self.blocks = self.model.graph(self.scene)
+            self.blocks = self.model.graph(self.scene, self.doubt)
             self.level1_cost += self.blocks.cost
         goal_block = self.model.block_of(self.goal, self.background)
         self.rerouted = True
@@ -132,8 +132,9 @@ class RoutePlanner:
     Args:
         stack: a trained stack, ``gridmap`` level 0 and ``gridcoarse`` level 1.
         configurator: a :class:`RuleConfigurator` with ``planner="imagine"``; its ``imagine_nodes``
-            caps each imagination and ``near`` is the route length (blocks) at or below which
-            level 0 plans alone.
+            caps each imagination, ``near`` is the route length (blocks) at or below which
+            level 0 plans alone and ``doubt`` what a route pays to cross a pair of blocks level
+            1 doubts.
         memory: observations whose cell codes make level 0's codebook (the training data's).
     """
 
@@ -141,7 +142,7 @@ class RoutePlanner:
         self.stack = stack.eval()
         self.configurator = configurator
         rule = configurator if isinstance(configurator, RuleConfigurator) else RuleConfigurator()
-        self.memory = RouteMemory(self.stack, memory, rule.imagine_nodes, rule.near)
+        self.memory = RouteMemory(self.stack, memory, rule.imagine_nodes, rule.near, rule.doubt)
         self.goals: list[Tensor] = []
         self.t = 0
 
