@@ -10,6 +10,8 @@ from hjepa.errors import SpecMismatchError
 from hjepa.planning.configurator import Configurator, PlanSpec, RuleConfigurator
 from hjepa.planning.imagine import node_cost
 from hjepa.planning.routes import make_planner
+from hjepa.planning.search import widest_within
+from hjepa.registry import get_planner
 
 
 def _as_obs(stack: torch.nn.Module, obs: np.ndarray, what: str) -> torch.Tensor:
@@ -45,35 +47,30 @@ class HJEPAAgent(Agent):
 
 
 def beam_calls(n_actions: int, depth: int, width: int) -> int:
-    """Predictor calls of one :func:`beam_search` plus the rollout of the chosen plan."""
-    calls, frontier = 0, 1
-    for _ in range(depth):
-        calls += frontier * n_actions
-        frontier = min(width, frontier * n_actions)
-    return calls + depth
+    """Predictor calls of one :func:`~hjepa.planning.planners.beam_search` plus the rollout of
+    the chosen plan."""
+    return get_planner("beam").calls(depth, width, 1, n_actions) + depth
 
 
-def matched_flat_width(budget: float, n_actions: int, depth: int, max_width: int = 4096) -> int:
+def matched_flat_width(budget: float, n_actions: int, depth: int) -> int:
     """The widest level-0 beam whose calls per env step stay within ``budget`` (at least 1)."""
-    width = 1
-    while width < max_width and beam_calls(n_actions, depth, width + 1) <= budget:
-        width += 1
-    return width
+    return widest_within(get_planner("beam"), budget, depth, 1, n_actions)
 
 
-def matched_flat_samples(budget: float, depth: int, iters: int, max_samples: int = 65536) -> int:
+def matched_flat_samples(budget: float, depth: int, iters: int) -> int:
     """The most samples per iteration of a continuous planner (``iters`` iterations over
     ``depth`` steps, plus the rollout of the chosen plan) within ``budget`` calls per env step
     (at least 1)."""
-    return int(min(max_samples, max(1, (budget - depth) // (iters * depth))))
+    return widest_within(get_planner("gaussian_cem"), budget, depth, iters, 0)
 
 
-def flat_width(stack: torch.nn.Module, budget: float, horizon: int, iters: int = PlanSpec.iters) -> int:
-    """The flat agent's level-0 width at ``budget``: beam width (discrete env actions) or
-    samples per iteration (continuous ones)."""
-    if stack.action_spec.is_discrete:
-        return matched_flat_width(budget, stack.action_spec.n, horizon)
-    return matched_flat_samples(budget, horizon, iters)
+def flat_width(stack: torch.nn.Module, budget: float, horizon: int, iters: int = PlanSpec.iters,
+               planner: str | None = None) -> int:  # fmt: skip
+    """The flat agent's level-0 width at ``budget`` (beam width or samples per iteration) for
+    ``planner`` (default: "beam" with discrete env actions, "gaussian_cem" with continuous ones;
+    a planner on a graph is charged as the beam it searches with where the graph has no path)."""
+    name = planner or ("beam" if stack.action_spec.is_discrete else "gaussian_cem")
+    return widest_within(get_planner(name), budget, horizon, iters, stack.action_spec.n)
 
 
 class FlatAgent(HJEPAAgent):
@@ -92,7 +89,8 @@ class FlatAgent(HJEPAAgent):
     def __init__(self, stack: torch.nn.Module, budget: float, horizon: int = 8, seed: int = 0,
                  use_critic: bool = True, continuous_planner: str = "gaussian_cem", planner: str = "beam",
                  memory: torch.Tensor | None = None, imagine_nodes: int = 8192) -> None:  # fmt: skip
-        self.width = flat_width(stack, budget, horizon)
+        level0 = planner if stack.action_spec.is_discrete else continuous_planner
+        self.width = flat_width(stack, budget, horizon, planner=level0)
         self.budget = budget
         cfg = RuleConfigurator(max_levels=1, flat_horizon=horizon, width0=self.width, use_critic=use_critic,
                                continuous_planner=continuous_planner, planner=planner,

@@ -169,13 +169,15 @@ def test_cost_level_reads_level_0_rollouts_through_the_encoders_above(trained):
     import itertools
 
     from hjepa.critic import critic_of
-    from hjepa.planning.configurator import PlanSpec
+    from hjepa.planning.configurator import PlannerSettings, PlanSpec
     from hjepa.planning.hierarchy import HierarchicalPlanner
 
     cfg, stack = trained
     _, nav, obs, goal = _episode_start()
 
     class Fixed:
+        settings = PlannerSettings()
+
         def configure(self, stack, states, goals):
             return [PlanSpec(level=0, horizon=2, samples=1000, w_goal=0.0, cost_level=2)]
 

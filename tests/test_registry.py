@@ -37,8 +37,8 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """A registry that loads the built-ins, the levels/ modules and the entry points again; the
     kinds a test registers are dropped afterwards."""
     level_kinds()
-    monkeypatch.setattr(registry, "_LEVELS", dict(registry._LEVELS))
-    monkeypatch.setattr(registry, "_LOADED_BUILTINS", False)
+    monkeypatch.setattr(registry.LEVELS, "entries", dict(registry.LEVELS.entries))
+    monkeypatch.setattr(registry.LEVELS, "loaded", False)
 
 
 def test_a_kind_in_a_module_the_caller_imports_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -1,9 +1,11 @@
 """The configurator: per task and level, how to plan (horizon, budget, weights, cadence).
 
-A configurator is any object with ``configure(stack, states, goals) -> list[PlanSpec]``
-(level 0 first, inactive levels omitted). :class:`RuleConfigurator` is the documented
-default; its decisions are recorded in every plan trace, so a run shows why a level was
-active and how much it searched.
+A configurator is a :class:`Configurator`: ``configure(stack, states, goals) -> list[PlanSpec]``
+(level 0 first, inactive levels omitted) each env step, and :class:`PlannerSettings`, read once
+when a planner is built (the planner whose memory to build, the macro-action library's size,
+graph and imagination budgets). :class:`RuleConfigurator` is the documented default; its
+decisions are recorded in every plan trace, so a run shows why a level was active and how much
+it searched. Planners are looked up by name in :mod:`hjepa.registry`.
 """
 
 from __future__ import annotations
@@ -18,12 +20,8 @@ from torch import Tensor
 from hjepa.critic import critic_of
 from hjepa.errors import ConfigError
 from hjepa.planning.graph import RADIUS_SCALE
+from hjepa.registry import get_planner, planner_names
 
-PLANNERS = ("beam", "cem", "gaussian_cem", "mppi", "graph", "imagine")
-GRAPH_PLANNERS = ("graph", "imagine")
-"""Planners that walk a latent graph (of remembered states, or imagined from the current one)."""
-CONTINUOUS_PLANNERS = ("gaussian_cem", "mppi")
-"""Planners over a continuous action box (continuous env actions at level 0, latent actions above)."""
 UPPER = ("plan", "cost", "field")
 """What the levels above 0 do (:attr:`RuleConfigurator.upper`)."""
 
@@ -35,11 +33,13 @@ class PlanSpec:
     Attributes:
         level: k.
         horizon: steps of level k per plan.
-        planner: "beam" (exact or beam search over discrete / macro-actions), "cem"
-            (categorical CEM), "gaussian_cem" or "mppi" (continuous actions), "graph"
-            (shortest path on a latent graph of remembered states, :mod:`hjepa.planning.graph`;
-            beam search where the graph has no path), "imagine" (level 0 only: shortest path on
-            the graph the model imagines from the current state, :mod:`hjepa.planning.imagine`).
+        planner: a registered planner (:func:`hjepa.registry.planner_names`): "beam" (exact or
+            beam search over discrete / macro-actions), "cem" (categorical CEM), "gaussian_cem"
+            or "mppi" (continuous actions), "graph" (shortest path on a latent graph of
+            remembered states, :mod:`hjepa.planning.graph`; beam search where the graph has no
+            path), "imagine" (level 0 only: shortest path on the graph the model imagines from
+            the current state, :mod:`hjepa.planning.imagine`), or one of your own
+            (:mod:`hjepa.planning.search`).
         samples: beam width or candidate sequences per CEM/MPPI iteration.
         iters: CEM/MPPI iterations (beam: unused).
         elites: CEM elites.
@@ -83,16 +83,52 @@ class PlanSpec:
         if self.field_level is not None and (self.level != 0 or self.field_level < 1):
             raise ConfigError(f"Level {self.level}: only level 0 is costed by a field, from a level >= 1; "
                               f"got field_level={self.field_level}.")  # fmt: skip
-        if self.planner not in PLANNERS:
-            raise ConfigError(f"Unknown planner '{self.planner}'. Planners: {', '.join(PLANNERS)}.")
+        get_planner(self.planner)
         if min(self.horizon, self.samples, self.iters, self.elites, self.replan_every) < 1:
             raise ConfigError(f"Level {self.level}: horizon, samples, iters, elites and replan_every must be >= 1.")
 
 
+@dataclass(frozen=True)
+class PlannerSettings:
+    """What a planner reads from its configurator once, when it is built.
+
+    Attributes:
+        planner: the planner whose memory to build: a "dataset" one (e.g. "graph") plans on the
+            dataset's observations, an "imagined" one ("imagine") on the graph imagined from
+            each observation (:class:`~hjepa.planning.search.Planner`).
+        vocab: macro-actions in each upper level's library.
+        graph_radius: a dataset graph's snapping radius, in median gaps between memory states.
+        imagine_nodes: the most nodes one imagination may hold.
+        max_levels: the most levels that may plan.
+    """
+
+    planner: str = "beam"
+    vocab: int = 81
+    graph_radius: float = RADIUS_SCALE
+    imagine_nodes: int = 8192
+    max_levels: int = 8
+
+
 class Configurator(Protocol):
+    """What the hierarchical planner needs of a configurator."""
+
+    @property
+    def settings(self) -> PlannerSettings:
+        """Read once, when a planner is built."""
+        ...
+
     def configure(self, stack: torch.nn.Module, states: Sequence[Tensor], goals: Sequence[Tensor]) -> list[PlanSpec]:
         """Plan specs for the levels that take part, level 0 first."""
         ...
+
+
+def check_configurator(configurator: object) -> Configurator:
+    """``configurator`` itself, or a :class:`ConfigError` naming what it lacks."""
+    missing = [name for name in ("configure", "settings") if not hasattr(configurator, name)]
+    if missing:
+        raise ConfigError(f"A configurator needs configure(stack, states, goals) and settings (a PlannerSettings); "
+                          f"{type(configurator).__name__} has no {' and no '.join(missing)}.")  # fmt: skip
+    return configurator  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -173,20 +209,25 @@ class RuleConfigurator:
             raise ConfigError(f"upper must be one of {', '.join(UPPER)}, got '{self.upper}'.")
         if self.field_level < 1:
             raise ConfigError(f"field_level must be >= 1 (a level above 0), got {self.field_level}.")
-        if self.continuous_planner not in CONTINUOUS_PLANNERS:
-            raise ConfigError(f"continuous_planner must be one of {', '.join(CONTINUOUS_PLANNERS)}, "
+        continuous = [name for name in planner_names() if get_planner(name).actions == "continuous"]
+        if self.continuous_planner not in continuous:
+            raise ConfigError(f"continuous_planner must be one of {', '.join(continuous)}, "
                               f"got '{self.continuous_planner}'.")  # fmt: skip
-        if self.planner not in PLANNERS:
-            raise ConfigError(f"Unknown planner '{self.planner}'. Planners: {', '.join(PLANNERS)}.")
+        memory = get_planner(self.planner).memory
         if self.graph_radius <= 0:
             raise ConfigError(f"graph_radius must be > 0, got {self.graph_radius}.")
-        if self.planner == "imagine" and self.upper == "field":
-            raise ConfigError("upper='field' needs a memory of observations' graphs; planner 'imagine' has none.")
+        if memory == "imagined" and self.upper == "field":
+            raise ConfigError(f"upper='field' needs a memory of observations' graphs; planner '{self.planner}' "
+                              "imagines its graphs and has none.")  # fmt: skip
         if self.imagine_nodes < 1 or self.near < 0 or not self.doubt >= 0:
             raise ConfigError(f"imagine_nodes must be >= 1, near >= 0 and doubt >= 0, got {self.imagine_nodes}, "
                               f"{self.near} and {self.doubt}.")  # fmt: skip
         if self.judge not in ("own", "top"):
             raise ConfigError(f"judge must be 'own' or 'top', got '{self.judge}'.")
+
+    @property
+    def settings(self) -> PlannerSettings:
+        return PlannerSettings(self.planner, self.vocab, self.graph_radius, self.imagine_nodes, self.max_levels)
 
     def configure(self, stack: torch.nn.Module, states: Sequence[Tensor], goals: Sequence[Tensor]) -> list[PlanSpec]:
         n = min(self.max_levels, stack.num_levels)
@@ -234,14 +275,14 @@ class RuleConfigurator:
             horizon=horizon,
             planner=self.continuous_planner if continuous else self._planner(k),
             samples=self.width0 if k == 0 else self.width,
-            replan_every=1 if self.planner in GRAPH_PLANNERS else max(1, taus[k] // 2),
+            replan_every=1 if get_planner(self.planner).memory is not None else max(1, taus[k] // 2),
             vocab=self.vocab,
             w_goal=0.1 if (critics and k < top) else 0.0,
             **weights,
         )
 
     def _planner(self, k: int) -> str:
-        return "beam" if self.planner == "imagine" and k > 0 else self.planner
+        return "beam" if k > 0 and get_planner(self.planner).level0_only else self.planner
 
     def replace(self, **changes: object) -> "RuleConfigurator":
         return dataclasses.replace(self, **changes)

@@ -24,23 +24,22 @@ action box ``[-1, 1]^e`` directly.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 from typing import Callable, NamedTuple
 
 import torch
-from einops import repeat
 from torch import Tensor
 
 from hjepa.critic import critic_of
 from hjepa.errors import ConfigError, SpecMismatchError
 from hjepa.planning import planners
-from hjepa.planning.configurator import CONTINUOUS_PLANNERS, GRAPH_PLANNERS, Configurator, PlanSpec, RuleConfigurator
+from hjepa.planning.configurator import Configurator, PlanSpec, RuleConfigurator, check_configurator
 from hjepa.planning.field import GraphField, field_cost
-from hjepa.planning.graph import RADIUS_SCALE
-from hjepa.planning.imagine import MAX_IMAGINED, ImaginedMemory
+from hjepa.planning.imagine import ImaginedMemory
 from hjepa.planning.memory import PlanningMemory
+from hjepa.planning.search import Planner, SearchProblem
+from hjepa.registry import get_planner, planner_names
 from hjepa.specs import ActionSpec
 
 CHUNK_HOLD = 0.8
@@ -132,11 +131,11 @@ class HierarchicalPlanner:
     def __init__(self, stack: torch.nn.Module, configurator: Configurator | None = None, seed: int = 0,
                  memory: Tensor | None = None) -> None:  # fmt: skip
         self.stack = stack.eval()
-        self.configurator = configurator or RuleConfigurator()
+        self.configurator = check_configurator(configurator or RuleConfigurator())
+        self.settings = self.configurator.settings
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
-        size = getattr(self.configurator, "vocab", 81)
-        self.library = macro_library(stack, size, self.generator)
+        self.library = macro_library(stack, self.settings.vocab, self.generator)
         self.memory = self._memory(memory)
         self.goals: list[Tensor] = []
         self.plans: dict[int, _Plan] = {}
@@ -146,10 +145,9 @@ class HierarchicalPlanner:
     def _memory(self, obs: Tensor | None) -> PlanningMemory | ImaginedMemory | None:
         """Level 0's graph source: imagined from each observed state ("imagine"), or the
         memory of ``obs`` (every other planner; None without ``obs``)."""
-        if getattr(self.configurator, "planner", None) == "imagine":
-            return ImaginedMemory(self.stack, obs, getattr(self.configurator, "imagine_nodes", MAX_IMAGINED))
-        radius = getattr(self.configurator, "graph_radius", RADIUS_SCALE)
-        return PlanningMemory(self.stack, obs, radius) if obs is not None else None
+        if get_planner(self.settings.planner).memory == "imagined":
+            return ImaginedMemory(self.stack, obs, self.settings.imagine_nodes)
+        return PlanningMemory(self.stack, obs, self.settings.graph_radius) if obs is not None else None
 
     @torch.no_grad()
     def reset(self, goal_obs: Tensor) -> None:
@@ -199,11 +197,10 @@ class HierarchicalPlanner:
         calls = 0
         if due:
             field_calls = self._prepare_field(spec)
-            on_graph = spec.planner in GRAPH_PLANNERS
+            on_graph = get_planner(spec.planner).memory is not None
             result, built = self._search_graph(spec, states, subgoal) if on_graph else (None, 0)
             if result is None:  # not a graph level, or the graph has no path: search the model
-                result = self._search(dataclasses.replace(spec, planner="beam") if on_graph else spec,
-                                      states[k], self._cost_fn(spec, subgoal), old)  # fmt: skip
+                result = self._search(spec, states[k], self._cost_fn(spec, subgoal), old)
             acts = result.actions
             if on_graph and result.state is not None:  # the path's remembered (or imagined) states
                 pred, rolled = result.state, 0
@@ -270,23 +267,41 @@ class HierarchicalPlanner:
 
     def _search(self, spec: PlanSpec, start: Tensor, cost: Callable[[Tensor, int], Tensor],
                 old: _Plan | None) -> planners.PlanResult:  # fmt: skip
+        """Level k's search of its model with the spec's planner (:mod:`hjepa.planning.search`)."""
         k = spec.level
         level = self.stack.levels[k]
+        planner = self._planner_for(spec, level.action_spec)
 
         def step(s: Tensor, acts: Tensor) -> Tensor:
             return level.predict(s, self._embed(k, acts))
 
-        if spec.planner in CONTINUOUS_PLANNERS:
-            return self._search_continuous(spec, level.action_spec, _sequence_cost(start, step, cost), old)
-        if k == 0 and not level.action_spec.is_discrete:
-            raise SpecMismatchError(f"Planner '{spec.planner}' needs discrete actions; level 0 acts with continuous "
-                                    f"env actions here: use one of {', '.join(CONTINUOUS_PLANNERS)}.")  # fmt: skip
-        n = level.action_spec.n if k == 0 else self.library[k].shape[0]
-        if spec.planner == "beam":
-            return planners.beam_search(start, step, cost, n, spec.horizon, spec.samples)
-        seq_cost = _sequence_cost(start, step, cost)
-        return planners.categorical_cem(seq_cost, n, spec.horizon, spec.samples, spec.iters, spec.elites,
-                                        generator=self.generator)  # fmt: skip
+        continuous = planner.actions == "continuous"
+        n = 0 if continuous else (level.action_spec.n if k == 0 else self.library[k].shape[0])
+        problem = SearchProblem(start, step, cost, spec.horizon, spec.samples, spec.iters, spec.elites, n,
+                                level.action_spec, self._warm_start(spec, level.action_spec, old) if continuous else None,
+                                self.generator)  # fmt: skip
+        return planner().search(problem)
+
+    def _planner_for(self, spec: PlanSpec, action_spec: ActionSpec) -> type[Planner]:
+        """The spec's planner class, checked against level k's actions (level 0: the env's)."""
+        planner = get_planner(spec.planner)
+        if spec.level > 0:
+            return planner
+        env = "continuous" if not action_spec.is_discrete else "discrete"
+        if planner.actions != env:
+            fitting = [name for name in planner_names() if get_planner(name).actions == env]
+            raise SpecMismatchError(f"Planner '{spec.planner}' needs {planner.actions} actions; level 0 acts with "
+                                    f"{env} env actions here: use one of {', '.join(fitting)}.")  # fmt: skip
+        return planner
+
+    def _warm_start(self, spec: PlanSpec, action_spec: ActionSpec, old: _Plan | None) -> Tensor | None:
+        """A continuous planner's warm start: level k's last plan shifted by the level steps taken since."""
+        if old is None or not old.actions.is_floating_point() or old.actions.shape != (spec.horizon, action_spec.dim):
+            return None
+        init = old.actions
+        for _ in range((self.t - old.step) // self.stack.taus[spec.level]):
+            init = planners.shift_mean(init)
+        return init
 
     def _level0_alone_if_its_graph_reaches(self, specs: list[PlanSpec],
                                            states: list[Tensor]) -> tuple[list[PlanSpec], int]:  # fmt: skip
@@ -294,7 +309,7 @@ class HierarchicalPlanner:
         that graph connects the current state to the goal, level 0's reach covers the goal and
         the levels above sit out (their specs are dropped, so the trace shows it). Also returns
         the predictor calls of building level 0's graph, if this step built it."""
-        if self.memory is None or len(specs) < 2 or specs[0].planner not in GRAPH_PLANNERS:
+        if self.memory is None or len(specs) < 2 or get_planner(specs[0].planner).memory is None:
             return specs, 0
         _, built = self.memory.graph(0, self._embed(0, torch.arange(self.stack.levels[0].action_spec.n)))
         reached = self.memory.covers(states[0]) and self.memory.reaches(0, states[0],
@@ -312,12 +327,10 @@ class HierarchicalPlanner:
             raise ConfigError("The 'graph' planner needs a memory of observations (the training dataset's): "
                               "pass memory= to the planner or agent.")  # fmt: skip
         level = self.stack.levels[k]
-        if k == 0 and not level.action_spec.is_discrete:
-            raise SpecMismatchError("The 'graph' planner needs discrete actions; level 0 acts with continuous "
-                                    f"env actions here: use one of {', '.join(CONTINUOUS_PLANNERS)}.")  # fmt: skip
+        self._planner_for(spec, level.action_spec)
         n = level.action_spec.n if k == 0 else self.library[k].shape[0]
         actions = self._embed(k, torch.arange(n))
-        if spec.planner == "imagine" and subgoal is not None:  # no level above reads imagined states
+        if get_planner(spec.planner).memory == "imagined" and subgoal is not None:  # no level above reads imagined states
             return None, 0
         _, built = self.memory.graph(k, actions)
         if not self.memory.covers(states[0]):
@@ -325,26 +338,6 @@ class HierarchicalPlanner:
         target = self.memory.nearest(k + 1, subgoal) if subgoal is not None else self.memory.nearest(k, self.goals[k])
         result = self.memory.plan(k, actions, states[k], target, spec.horizon)
         return (result if len(result.actions) else None), built
-
-    def _search_continuous(self, spec: PlanSpec, action_spec: ActionSpec, seq_cost: Callable[[Tensor], Tensor],
-                           old: _Plan | None) -> planners.PlanResult:  # fmt: skip
-        """Gaussian CEM or MPPI over level k's action box, warm-started from its last plan
-        shifted by the level steps taken since (discrete env actions: a continuous planner
-        only serves the latent macro-actions above level 0)."""
-        k = spec.level
-        if k == 0 and action_spec.is_discrete:
-            raise SpecMismatchError(f"Planner '{spec.planner}' needs continuous actions; level 0 acts discretely here.")
-        dim, low, high = action_spec.dim, action_spec.low, action_spec.high
-        init = None
-        if old is not None and old.actions.is_floating_point() and old.actions.shape == (spec.horizon, dim):
-            init = old.actions
-            for _ in range((self.t - old.step) // self.stack.taus[k]):
-                init = planners.shift_mean(init)
-        if spec.planner == "gaussian_cem":
-            return planners.gaussian_cem(seq_cost, dim, spec.horizon, spec.samples, spec.iters, spec.elites, low, high,
-                                         init_mean=init, generator=self.generator)  # fmt: skip
-        return planners.mppi(seq_cost, dim, spec.horizon, spec.samples, spec.iters, low=low, high=high, init_mean=init,
-                             generator=self.generator)  # fmt: skip
 
     def _distance(self, k: int, states: list[Tensor], subgoal: Tensor | None) -> float:
         """Critic estimate from the current state to level k's target. Below the top, the
@@ -359,18 +352,3 @@ def _target_cost(s: Tensor, target: Tensor, critic: torch.nn.Module | None, spec
     if critic is not None and spec.w_critic > 0:
         c = c + spec.w_critic * critic.distance(s, target)
     return c
-
-
-def _sequence_cost(start: Tensor, step: Callable[[Tensor, Tensor], Tensor],
-                   cost: Callable[[Tensor, int], Tensor]) -> Callable[[Tensor], Tensor]:  # fmt: skip
-    """Whole-sequence cost ``"n h" -> "n"``: roll the model out and sum the per-state costs."""
-
-    def seq_cost(seqs: Tensor) -> Tensor:
-        s = repeat(start, "d -> n d", n=seqs.shape[0])
-        total = torch.zeros(seqs.shape[0])
-        for t in range(seqs.shape[1]):
-            s = step(s, seqs[:, t])
-            total = total + cost(s, t + 1)
-        return total
-
-    return seq_cost

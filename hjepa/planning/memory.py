@@ -22,6 +22,7 @@ from hjepa.planning import planners
 from hjepa.planning.field import GraphField, graph_field
 from hjepa.planning.graph import (RADIUS_SCALE, LatentGraph, build_graph, distances_to, distinct_observations, keys_of,
                                  nearest_keys, path_actions, projection)  # fmt: skip
+from hjepa.registry import get_planner
 
 MAX_NODES = 8192
 """Default cap on memory nodes (a seeded sample of the dataset's distinct observations)."""
@@ -35,11 +36,13 @@ only the cell codes, and the distinct observations of 400k map observations took
 
 def memory_observations(obs: np.ndarray, planner: str, upper: str, seed: int = 0) -> Tensor | None:
     """What a configurator's planners read from the dataset's observations ``obs``: the
-    distinct ones (at most :data:`MAX_NODES`) for the "graph" planner and the "field" cost,
-    those of the first :data:`CODEBOOK_OBS` for the "imagine" planner's codebook, else None."""
-    if planner == "imagine" and upper != "field":
+    distinct ones (at most :data:`MAX_NODES`) for a planner on the dataset's graph ("graph") and
+    the "field" cost, those of the first :data:`CODEBOOK_OBS` for an imagining planner's
+    codebook ("imagine"), else None."""
+    memory = get_planner(planner).memory
+    if memory == "imagined" and upper != "field":
         obs = obs[:CODEBOOK_OBS]
-    elif planner != "graph" and upper != "field":
+    elif memory is None and upper != "field":
         return None
     return torch.from_numpy(distinct_observations(obs, MAX_NODES, seed))
 

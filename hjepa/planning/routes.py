@@ -15,10 +15,11 @@ import torch
 from torch import Tensor
 
 from hjepa.planning.coarse import BlockGraph, CoarseModel, Scene, agent_code_indices, reach_blocks, read_scene
-from hjepa.planning.configurator import Configurator, PlanSpec, RuleConfigurator
+from hjepa.planning.configurator import Configurator, PlanSpec, RuleConfigurator, check_configurator
 from hjepa.planning.hierarchy import HierarchicalPlanner, LevelTrace, StepTrace
 from hjepa.planning.graph import path_actions
 from hjepa.planning.imagine import ImaginedMemory
+from hjepa.registry import get_planner
 
 REROUTES = 16
 """Routes level 1 may plan per imagination after level 0 refuted an edge of the last one."""
@@ -26,7 +27,8 @@ REROUTES = 16
 
 def two_level_imagination(stack: torch.nn.Module, configurator: Configurator) -> bool:
     """Whether ``configurator`` plans ``stack`` with level 1's routes (:class:`RoutePlanner`)."""
-    return (getattr(configurator, "planner", None) == "imagine" and getattr(configurator, "max_levels", 1) >= 2
+    settings = check_configurator(configurator).settings
+    return (get_planner(settings.planner).memory == "imagined" and settings.max_levels >= 2
             and stack.num_levels >= 2 and hasattr(stack.levels[1], "encode_map"))  # fmt: skip
 
 
