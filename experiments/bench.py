@@ -28,12 +28,13 @@ from hjepa.metrics import results_document
 from hjepa.planning.configurator import RuleConfigurator
 from hjepa.plots import plot_compute_by_distance, plot_pred_error_by_horizon, plot_success_by_bin
 from hjepa.probe import levels_report
+from hjepa.readiness import readiness_warnings, warnings_md, warnings_of
 from hjepa.experiments.block_edges import EdgeFigures, block_edge_figures
 from hjepa.report import MAP_NOTE, agents_table_md, dim_cell
 from hjepa.experiments import presets
 from hjepa.experiments.evaluate import (Budget, EvalConfig, calls_per_decision, evaluate_agents, planning_memory,
                                         suite_tasks)  # fmt: skip
-from hjepa.experiments.runner import RunResult, run_experiment
+from hjepa.experiments.runner import RunResult, print_warnings, run_experiment
 
 MAZE_BINS = DistanceBins.from_mapping({"short": (1, 40), "medium": (41, 80), "long": (81, math.inf)})
 MAZE8_BINS = DistanceBins.from_mapping({"short": (1, 80), "medium": (81, 160), "long": (161, math.inf)})
@@ -190,7 +191,7 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     doc = results_document(suite.name, quick, cfg.seed, trained_on["device"], stack.num_levels, _train_figures(run),
                            agents, levels, precision=trained_on["precision"], command=_command(),
                            flat_width=_flat_width(stack, records, eval_cfg), budget=_budget(stack, records),
-                           **_task_figures(suite, records))  # fmt: skip
+                           **_task_figures(suite, records), **_warnings(run))  # fmt: skip
     write_json(out / "results.json", doc)
     write_json(out / "episodes.json", [dataclasses.asdict(r) for r in records])
     plot_success_by_bin(doc, out / "plots" / "success_by_bin.png")
@@ -198,7 +199,16 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     plot_compute_by_distance(records, out / "plots" / "compute_by_distance.png")
     write_text(out / "report.md", results_markdown(doc))
     console.print(results_table(doc))
+    print_warnings(console, warnings_of(doc))
     return doc
+
+
+def _warnings(run: RunResult | None) -> dict:
+    """``warnings``: level 0's readiness warnings of the training run (:mod:`hjepa.readiness`),
+    an empty list when it looks ready; no key when this command trained nothing."""
+    if run is None or not run.levels:
+        return {}
+    return {"warnings": [w.as_dict() for w in readiness_warnings(run.levels, run.train.steps)]}
 
 
 def _task_figures(suite: Suite, records: list) -> dict:
@@ -298,6 +308,7 @@ def results_markdown(doc: dict) -> str:
         lines.append(f"| {r['level']} | {r['tau']} | {dim_cell(r)} | {fmt(r['pred_error_by_horizon'])} | "
                      f"{fmt(r.get('copy_error_by_horizon', []))} | {r['std_min']:.3f} | {r['effective_rank']:.1f} |")  # fmt: skip
     lines += ["", MAP_NOTE] if any(r.get("map") for r in doc["levels_report"]) else []
+    lines += ["", *warnings_md(warnings_of(doc))] if doc.get("warnings") else []
     lines += ["", "![success by bin](plots/success_by_bin.png)", "![prediction error](plots/pred_error_by_horizon.png)", ""]
     return "\n".join(lines)
 

@@ -7,8 +7,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
 from hjepa.checkpoint import load_module
 from hjepa.config import ExperimentConfig, dump_yaml, to_dict
@@ -18,6 +20,7 @@ from hjepa.errors import DatasetError
 from hjepa.fit import TrainResult, fit
 from hjepa.io import write_text
 from hjepa.logs import make_console
+from hjepa.readiness import ReadinessWarning, readiness_warnings, warnings_md
 from hjepa.report import MAP_NOTE, dim_cell, level_summary, plot_losses, read_metrics, summary_table
 
 
@@ -74,12 +77,23 @@ def finish_training_report(cfg: ExperimentConfig, out: Path, result: TrainResult
         f"throughput {result.samples_per_s:,.0f} transitions/s ({result.windows_per_s:,.0f} windows/s), "
         f"peak memory {result.peak_mem_mb:,.0f} MB"
     )
+    warnings = readiness_warnings(rows, result.steps)
+    print_warnings(console, warnings)
     plot_losses(metrics, stack.num_levels, out / "plots" / "train_losses.png")
-    write_text(out / "report.md", training_report_md(cfg, result, rows))
+    write_text(out / "report.md", training_report_md(cfg, result, rows, warnings))
     return rows
 
 
-def training_report_md(cfg: ExperimentConfig, result: TrainResult, rows: list[dict]) -> str:
+def print_warnings(console: Console, warnings: Sequence[ReadinessWarning]) -> None:
+    """The readiness warnings (:mod:`hjepa.readiness`) as yellow lines."""
+    for w in warnings:
+        console.print(f"[yellow]warning: {escape(w.message)}[/yellow]")
+
+
+def training_report_md(cfg: ExperimentConfig, result: TrainResult, rows: list[dict],
+                       warnings: Sequence[ReadinessWarning] = ()) -> str:  # fmt: skip
+    """``report.md`` of a training run: the command, the figures, the per-level table and, when
+    level 0 cannot plan yet, a "Warnings" section (:func:`~hjepa.readiness.readiness_warnings`)."""
     cmd = " ".join(shlex.quote(a) for a in ["hjepa", *sys.argv[1:]])
     lines = [
         f"# {cfg.name}",
@@ -103,5 +117,6 @@ def training_report_md(cfg: ExperimentConfig, result: TrainResult, rows: list[di
             f"{r['eff_rank']:.1f} | {r['step_ratio']:.3f} |"
         )
     lines += ["", MAP_NOTE] if any(r.get("map") for r in rows) else []
+    lines += ["", *warnings_md(warnings)] if warnings else []
     lines += ["", "![losses](plots/train_losses.png)", ""]
     return "\n".join(lines)

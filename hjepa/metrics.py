@@ -191,6 +191,8 @@ _AGENT = {"episodes": _INT, "success": _NUM, "success_ci95": _LIST, "spl": _NUM,
 _BIN = {"episodes": _INT, "success": _NUM, "spl": _NUM}
 _LEVEL = {"level": _INT, "tau": _INT, "dim": _INT, "pred_error_by_horizon": _LIST, "std_min": _NUM,
           "effective_rank": _NUM}  # fmt: skip
+_WARNING = {"level": _INT, "figure": _STR, "value": _NUM, "limit": _NUM, "message": _STR}
+"""An entry of the optional ``warnings`` list (:class:`hjepa.readiness.ReadinessWarning`)."""
 
 
 def _is(value: Any, kind: str) -> bool:
@@ -234,3 +236,14 @@ def validate_results(doc: Any) -> None:
         _check(row, _LEVEL, f"levels_report[{k}]")
         if not all(_is(v, _NUM) for v in row["pred_error_by_horizon"]):
             raise ValueError(f"results.json: key 'levels_report[{k}].pred_error_by_horizon' should hold numbers.")
+    _check_warnings(doc)
+
+
+def _check_warnings(doc: dict) -> None:
+    """The optional ``warnings`` key: a list of :data:`_WARNING` objects."""
+    if "warnings" not in doc:
+        return
+    if not _is(doc["warnings"], _LIST):
+        raise ValueError(f"results.json: key 'warnings' should be a list, got {type(doc['warnings']).__name__}.")
+    for k, entry in enumerate(doc["warnings"]):
+        _check(entry, _WARNING, f"warnings[{k}]")

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from hjepa.errors import ResultsError
 from hjepa.io import atomic_path
+from hjepa.readiness import warnings_of
 from hjepa.stack import HJEPA, count_parameters
 
 MAP_NOTE = ("dim of a map level (gridmap) is channels x width x height: its state is a map of cell codes, "
@@ -184,6 +185,13 @@ def run_lines(doc: dict[str, Any], source: str) -> list[str]:
     return [" ".join(lines)]
 
 
+def warning_lines(doc: dict[str, Any]) -> list[str]:
+    """The readiness warnings of a ``results.json`` (:mod:`hjepa.readiness`) as Markdown bullets,
+    then a blank line; no lines when it has none."""
+    found = warnings_of(doc)
+    return [*(f"- Warning: {w.message}" for w in found), ""] if found else []
+
+
 def report_markdown(runs: list[tuple[str, dict[str, Any]]], heading: str = "##") -> str:
     """One Markdown section per suite (in order of first appearance), each run of that suite
     under it: where it came from (:func:`run_lines`) and its agents (:func:`agents_table_md`).
@@ -199,5 +207,5 @@ def report_markdown(runs: list[tuple[str, dict[str, Any]]], heading: str = "##")
     for suite, members in suites.items():
         lines += [f"{heading} {suite}", ""]
         for source, doc in members:
-            lines += [*run_lines(doc, source), "", *agents_table_md(doc), ""]
+            lines += [*run_lines(doc, source), "", *agents_table_md(doc), "", *warning_lines(doc)]
     return "\n".join(lines)
