@@ -24,7 +24,8 @@ from hjepa.envs.raster import grid_to_rgb
 from hjepa.inspection.source import as_observed, encode_all, layout_bank, map_extent, nearest, observe
 from hjepa.io import atomic_path
 from hjepa.planning.configurator import Configurator, RuleConfigurator
-from hjepa.planning.hierarchy import HierarchicalPlanner, StepTrace
+from hjepa.planning.hierarchy import StepTrace
+from hjepa.planning.routes import make_planner
 from hjepa.stack import HJEPA
 
 LEVEL_STYLE = {1: ("tab:orange", "s"), 2: ("tab:purple", "D"), 3: ("tab:cyan", "^"), 4: ("tab:pink", "v")}
@@ -43,11 +44,13 @@ class TracingAgent(Protocol):
 
 
 class PlannerAgent:
-    """The hierarchical planner as an agent (what ``HJEPAAgent`` wraps), for the core."""
+    """The stack's planner as an agent, for the core: the planner ``HJEPAAgent`` wraps
+    (:func:`~hjepa.planning.routes.make_planner`: level 1's routes on a ``gridcoarse`` stack
+    that imagines, the hierarchical planner otherwise)."""
 
     def __init__(self, stack: HJEPA, configurator: Configurator | None = None, seed: int = 0,
                  memory: torch.Tensor | None = None) -> None:  # fmt: skip
-        self.planner = HierarchicalPlanner(stack, configurator or RuleConfigurator(), seed, memory)
+        self.planner = make_planner(stack, configurator or RuleConfigurator(), seed, memory)
         self.trace: list[StepTrace] = []
 
     def reset(self, obs: np.ndarray, goal_obs: np.ndarray) -> None:
