@@ -32,8 +32,8 @@ T = TypeVar("T", bound=type)
 
 
 class Registry(Generic[T]):
-    """Classes by name, with the modules of ``package`` and the entry points of ``group``
-    imported on the first lookup.
+    """Classes by name, with the modules of ``package`` and the entry points of the group of the
+    same name imported on the first lookup.
 
     Args:
         what: what an entry is, for messages ("level kind", "planner").

@@ -20,7 +20,8 @@ from torch import Tensor
 from hjepa.critic import critic_of
 from hjepa.errors import ConfigError
 from hjepa.planning.graph import RADIUS_SCALE
-from hjepa.registry import get_planner, planner_names
+from hjepa.planning.search import planners_acting
+from hjepa.registry import get_planner
 
 UPPER = ("plan", "cost", "field")
 """What the levels above 0 do (:attr:`RuleConfigurator.upper`)."""
@@ -209,7 +210,7 @@ class RuleConfigurator:
             raise ConfigError(f"upper must be one of {', '.join(UPPER)}, got '{self.upper}'.")
         if self.field_level < 1:
             raise ConfigError(f"field_level must be >= 1 (a level above 0), got {self.field_level}.")
-        continuous = [name for name in planner_names() if get_planner(name).actions == "continuous"]
+        continuous = planners_acting("continuous")
         if self.continuous_planner not in continuous:
             raise ConfigError(f"continuous_planner must be one of {', '.join(continuous)}, "
                               f"got '{self.continuous_planner}'.")  # fmt: skip

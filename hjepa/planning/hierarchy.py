@@ -38,8 +38,8 @@ from hjepa.planning.configurator import Configurator, PlanSpec, RuleConfigurator
 from hjepa.planning.field import GraphField, field_cost
 from hjepa.planning.imagine import ImaginedMemory
 from hjepa.planning.memory import PlanningMemory
-from hjepa.planning.search import Planner, SearchProblem
-from hjepa.registry import get_planner, planner_names
+from hjepa.planning.search import Planner, SearchProblem, planners_acting
+from hjepa.registry import get_planner
 from hjepa.specs import ActionSpec
 
 CHUNK_HOLD = 0.8
@@ -289,9 +289,8 @@ class HierarchicalPlanner:
             return planner
         env = "continuous" if not action_spec.is_discrete else "discrete"
         if planner.actions != env:
-            fitting = [name for name in planner_names() if get_planner(name).actions == env]
             raise SpecMismatchError(f"Planner '{spec.planner}' needs {planner.actions} actions; level 0 acts with "
-                                    f"{env} env actions here: use one of {', '.join(fitting)}.")  # fmt: skip
+                                    f"{env} env actions here: use one of {', '.join(planners_acting(env))}.")  # fmt: skip
         return planner
 
     def _warm_start(self, spec: PlanSpec, action_spec: ActionSpec, old: _Plan | None) -> Tensor | None:

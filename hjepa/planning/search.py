@@ -31,6 +31,7 @@ from einops import repeat
 from torch import Tensor
 
 from hjepa.planning.planners import PlanResult, SequenceCost, StepCost, StepFn
+from hjepa.registry import get_planner, planner_names
 from hjepa.specs import ActionSpec
 
 
@@ -100,6 +101,11 @@ class Planner:
     def calls(cls, horizon: int, samples: int, iters: int, n_actions: int) -> int:
         """Predictor calls of one search at this budget (the budget accounting of flat agents)."""
         raise NotImplementedError
+
+
+def planners_acting(actions: str) -> list[str]:
+    """The registered planners whose ``actions`` are ``actions`` ("discrete" or "continuous")."""
+    return [name for name in planner_names() if get_planner(name).actions == actions]
 
 
 def widest_within(planner: type[Planner], budget: float, horizon: int, iters: int, n_actions: int) -> int:
