@@ -8,7 +8,7 @@ observation:
 2. **at the doors**: facing each door of 10 layouts from every side: toggle it (closed: open it;
    open: close it), enter it, turn on it, leave it, toggle while on it;
 3. **imagination**: the suite's tasks (5 per bin), breadth-first from the start as the agent
-   does it (:class:`~hjepa.planning.imagine.ImaginedMemory`): nodes found, whether the goal's
+   does it (:class:`~hjepa.planning.imagined_memory.ImaginedMemory`): nodes found, whether the goal's
    state was among them, seconds.
 
     python scripts/multiroom_probe.py runs/RUN/checkpoints/last.ckpt
@@ -31,7 +31,8 @@ from hjepa.envs.oracle import LayoutOracle, arrival_observation
 from hjepa.experiments.bench import SUITES, grid_env_actions
 from hjepa.experiments.evaluate import suite_tasks
 from hjepa.experiments.presets import HELD_OUT_LAYOUTS
-from hjepa.planning.imagine import ImaginedMemory, cell_codebook
+from hjepa.planning.imagine import cell_codebook
+from hjepa.planning.imagined_memory import ImaginedMemory
 from hjepa.planning.memory import memory_observations
 
 AHEAD = ((1, 0), (0, 1), (-1, 0), (0, -1))

@@ -36,7 +36,7 @@ from hjepa.errors import ConfigError, SpecMismatchError
 from hjepa.planning import planners
 from hjepa.planning.configurator import Configurator, PlanSpec, RuleConfigurator, check_configurator
 from hjepa.planning.field import GraphField, field_cost
-from hjepa.planning.imagine import ImaginedMemory
+from hjepa.planning.imagined_memory import ImaginedMemory
 from hjepa.planning.memory import PlanningMemory
 from hjepa.planning.search import Planner, SearchProblem, planners_acting
 from hjepa.registry import get_planner

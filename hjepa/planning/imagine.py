@@ -16,7 +16,13 @@ dictionary lookup. A gridmap predictor reads only ``locality`` cells around each
 a node is expanded on a ``window x window`` crop around the cells its own step changed (where
 the agent acted), and only the crop's cells further than ``locality`` from a cut edge are
 trusted: the prediction is the whole map's there. The root, whose changed cells are not known
-yet, is expanded on the whole map. Predictions are counted in **map units**: a prediction on
+yet, is expanded on the whole map.
+
+**An action acts next to the agent.** Given the codes that draw the agent, a step keeps only
+the changes within ``reach`` cells of the agent's cell before it, and a step whose map then
+shows other than one agent is dropped. A predictor that now and then flips a cell far from the
+agent would otherwise file each flip as a new state: on a 65 x 65 maze, a few hundred poses
+fill thousands of nodes and the goal's state is never among them. Predictions are counted in **map units**: a prediction on
 ``k`` cells costs ``k / (w h)`` of a whole-map prediction.
 
 The search ends when no new state appears, at ``max_nodes``, or once the depth that found the
@@ -44,9 +50,8 @@ from einops import rearrange
 from torch import Tensor
 
 from hjepa.errors import ConfigError
-from hjepa.planning import planners
-from hjepa.planning.goal_cell import GoalCell, agent_mask, goal_cell_of
-from hjepa.planning.graph import NO_EDGE, LatentGraph, distances_to, path_actions
+from hjepa.planning.goal_cell import GoalCell
+from hjepa.planning.graph import NO_EDGE, LatentGraph
 
 MAX_IMAGINED = 8192
 """Default cap on imagined nodes: FourRooms has 1,040 poses, a 33 x 33 MazeRooms about 3,200."""
@@ -55,6 +60,9 @@ BATCH = 1024
 WINDOW = 9
 """Side of the crop a node is expanded on: the cells its step changed (at most 2 apart) plus
 3 cells on every side, so the cells an action changes lie at least 2 inside the crop."""
+REACH = 1
+"""Cells from the agent's (Chebyshev) that one action may change: a move leaves one cell and
+enters the next, a toggle or pickup changes the cell faced."""
 
 def node_cost(w: int, h: int, n_actions: int, window: int = WINDOW) -> float:
     """What expanding one node on a ``window`` crop costs, in whole-map predictions of ``w x h``."""
@@ -117,6 +125,7 @@ class SparseNodes:
     def __init__(self, base: np.ndarray, book: CellCodebook) -> None:
         self.base, self.book = base, book
         self.diffs: list[dict[int, int]] = [{}]
+        self.agent: list[int] = [-1]  # the flat cell the agent stands on (-1: not tracked)
         self.focus: list[tuple[int, int] | None] = [None]  # the crop corner a node expands at (None: whole map)
 
     def __len__(self) -> int:
@@ -183,6 +192,8 @@ class _Search:
     succ: list[list[int]]
     window: int
     corridor: Corridor | None = None
+    is_agent: np.ndarray | None = None
+    reach: int = REACH
     calls: int = 0
     cells: int = 0
     frontier: list[int] = field(default_factory=list)
@@ -190,7 +201,8 @@ class _Search:
 
 def imagine(start: Tensor, step: MapStep, actions: Tensor, book: CellCodebook, max_nodes: int = MAX_IMAGINED,
             goal: np.ndarray | None = None, window: int = WINDOW, locality: int = 1,
-            corridor: Corridor | None = None, goal_cell: GoalCell | None = None) -> Imagined:  # fmt: skip
+            corridor: Corridor | None = None, goal_cell: GoalCell | None = None, is_agent: np.ndarray | None = None,
+            reach: int = REACH) -> Imagined:  # fmt: skip
     """Breadth-first imagination from state ``start "(c w h)"`` over ``actions "a e"`` (predictor
     inputs), ending after the depth that finds ``goal`` (a map of code indices ``"w h"``), if given;
     with ``goal_cell``, after the depth that finds any state on that cell, whose node the goal's
@@ -199,13 +211,16 @@ def imagine(start: Tensor, step: MapStep, actions: Tensor, book: CellCodebook, m
     ``step`` predicts on spatial states of any sides (``GridMapLevel.predict_map``); ``window``
     is the side of the crops nodes expand on (0: whole maps); ``locality`` the cells one
     prediction reads around each cell; ``corridor`` keeps the agent on its cells (the blocks
-    of a coarse level's route, :mod:`hjepa.planning.coarse`)."""
-    if max_nodes < 1:
-        raise ConfigError(f"max_nodes must be >= 1, got {max_nodes}.")
+    of a coarse level's route, :mod:`hjepa.planning.coarse`); ``is_agent "q"`` marks the codes
+    that draw the agent, whose steps then change only cells within ``reach`` of it."""
+    if max_nodes < 1 or reach < 0:
+        raise ConfigError(f"max_nodes must be >= 1 and reach >= 0, got {max_nodes} and {reach}.")
     _, w, h = book.shape
     base = book.snap(start[None].float())[1][0].numpy().reshape(w, h)
     nodes = SparseNodes(base, book)
-    search = _Search(nodes, {(): 0}, [[NO_EDGE] * actions.shape[0]], window if 0 < window < max(w, h) else 0, corridor)
+    search = _Search(nodes, {(): 0}, [[NO_EDGE] * actions.shape[0]], window if 0 < window < max(w, h) else 0, corridor,
+                     is_agent, reach)  # fmt: skip
+    nodes.agent[0] = _only_agent(base, is_agent)
     search.frontier = [0]
     goal_key = None if goal is None else nodes.key_of(goal)
     with torch.no_grad():
@@ -251,7 +266,8 @@ def _predict_group(search: _Search, step: MapStep, actions: Tensor, pairs: list[
     after = nodes.book.nearest(rearrange(pred, "b c w h -> b w h c")).to(torch.uint8)
     search.calls += len(pairs)
     search.cells += len(pairs) * kw * kh
-    changed = ((after != before).numpy() & _trusted(corners, kw, kh, w, h, locality))
+    changed = (after != before).numpy() & _trusted(corners, kw, kh, w, h, locality)
+    changed &= _near_agent(search, src, corners, kw, kh)
     after_np = after.numpy()
     for j, (s, a) in enumerate(pairs):
         xs, ys = np.nonzero(changed[j])
@@ -259,7 +275,8 @@ def _predict_group(search: _Search, step: MapStep, actions: Tensor, pairs: list[
             continue  # a blocked move: staying put is never on a shortest path
         gx, gy = xs + corners[j, 0], ys + corners[j, 1]
         cells, codes = (gx * h + gy).tolist(), after_np[j, xs, ys].tolist()
-        if search.corridor is not None and not search.corridor.admits(cells, codes):
+        agent = _agent_after(search, s, cells, codes)
+        if agent is None or (search.corridor is not None and not search.corridor.admits(cells, codes)):
             continue
         diff = dict(nodes.diffs[s])
         for cell, code, base in zip(cells, codes, nodes.base[gx, gy].tolist()):
@@ -272,10 +289,39 @@ def _predict_group(search: _Search, step: MapStep, actions: Tensor, pairs: list[
         if node is None and len(nodes) < max_nodes:
             node = search.index[key] = len(nodes)
             nodes.diffs.append(diff)
+            nodes.agent.append(agent)
             nodes.focus.append(_corner(gx, gy, search.window, w, h))
             search.succ.append([NO_EDGE] * actions.shape[0])
             search.frontier.append(node)
         search.succ[s][a] = NO_EDGE if node is None or node == s else node
+
+
+def _only_agent(codes: np.ndarray, is_agent: np.ndarray | None) -> int:
+    """The flat cell of the one agent in a map of code indices, else -1 (not tracked)."""
+    cells = np.array([]) if is_agent is None else np.flatnonzero(is_agent[codes.reshape(-1)])
+    return int(cells[0]) if len(cells) == 1 else -1
+
+
+def _near_agent(search: _Search, src: list[int], corners: np.ndarray, kw: int, kh: int) -> np.ndarray:
+    """``"b kw kh"``: the crop cells within ``reach`` of the agent's cell in each source node
+    (every cell where the agent is not tracked)."""
+    h = search.nodes.base.shape[1]
+    agent = np.array([search.nodes.agent[s] for s in src])
+    ax, ay = agent // h - corners[:, 0], agent % h - corners[:, 1]
+    near_x = np.abs(np.arange(kw)[None] - ax[:, None]) <= search.reach
+    near_y = np.abs(np.arange(kh)[None] - ay[:, None]) <= search.reach
+    return (near_x[:, :, None] & near_y[:, None, :]) | (agent < 0)[:, None, None]
+
+
+def _agent_after(search: _Search, src: int, cells: list[int], codes: list[int]) -> int | None:
+    """The agent's cell after a step from node ``src`` changed ``cells`` to ``codes``; None
+    when the map would show other than one agent (-1 while the agent is not tracked)."""
+    before = search.nodes.agent[src]
+    if before < 0:
+        return -1
+    on = [cell for cell, code in zip(cells, codes) if search.is_agent[code]]
+    on += [] if before in cells else [before]
+    return on[0] if len(on) == 1 else None
 
 
 def _crop(codes: np.ndarray, corner: np.ndarray, kw: int, kh: int) -> np.ndarray:
@@ -299,114 +345,3 @@ def _trusted(corners: np.ndarray, kw: int, kh: int, w: int, h: int, locality: in
     ok_x = ((xs >= locality) | (x0 == 0)) & ((xs < kw - locality) | (x0 + kw >= w))
     ok_y = ((ys >= locality) | (y0 == 0)) & ((ys < kh - locality) | (y0 + kh >= h))
     return ok_x[:, :, None] & ok_y[:, None, :]
-
-
-class ImaginedMemory:
-    """Level 0's imagined graph of the current layout, behind the planning-memory interface the
-    hierarchical planner uses (:class:`~hjepa.planning.memory.PlanningMemory`): ``graph``,
-    ``covers``, ``nearest``, ``reaches``, ``plan``, ``took``, ``observe``, ``new_episode``.
-
-    Args:
-        stack: the trained stack (its level 0 must have a cell codebook: ``gridmap``).
-        obs: ``"m ..."`` observations whose cell codes make the codebook (the training data's).
-        max_nodes: cap on imagined nodes.
-        window: side of the crops nodes are expanded on (0: whole maps).
-    """
-
-    def __init__(self, stack: torch.nn.Module, obs: Tensor, max_nodes: int = MAX_IMAGINED,
-                 window: int = WINDOW) -> None:  # fmt: skip
-        level = stack.levels[0]
-        if obs is None:
-            raise ConfigError("The 'imagine' planner needs observations for its cell codebook (the training "
-                              "dataset's): pass memory= to the planner or agent.")  # fmt: skip
-        if not level.action_spec.is_discrete:
-            raise ConfigError("The 'imagine' planner needs discrete env actions.")
-        self.level, self.book, self.max_nodes = level, cell_codebook(level, obs), int(max_nodes)
-        self.window = int(window)
-        self.actions = level.action_input(torch.arange(level.action_spec.n))
-        self.current: Imagined | None = None
-        self.goal: np.ndarray | None = None
-        self.is_agent = agent_mask(level, self.book)
-        self.goal_cell: GoalCell | None = None
-        self.imaginations, self._unreported = 0, 0.0
-        self._dist: dict[int, np.ndarray] = {}
-        self._last: tuple[int, int] | None = None
-
-    def codes_of(self, state: Tensor) -> np.ndarray:
-        """A level-0 state's map of codebook indices ``"w h"`` (each cell snapped to its nearest code)."""
-        _, w, h = self.book.shape
-        return self.book.snap(state[None].float())[1][0].numpy().reshape(w, h)
-
-    def _key(self, state: Tensor) -> Key:
-        return self.current.graph.nodes.key_of(self.codes_of(state))
-
-    def _imagine(self, state0: Tensor) -> None:
-        self._imagine_in(state0, None)
-
-    def _imagine_in(self, state0: Tensor, corridor: Corridor | None) -> None:
-        """Imagine from ``state0`` toward the goal, inside ``corridor`` if given."""
-        self.current = imagine(state0, self.level.predict_map, self.actions, self.book, self.max_nodes, self.goal,
-                               self.window, self.level.locality, corridor, self.goal_cell)  # fmt: skip
-        self.imaginations += 1
-        self._unreported += self.current.cost
-        self._dist = {}
-
-    def graph(self, k: int, actions: Tensor) -> tuple[LatentGraph, float]:
-        """Level 0's imagined graph and the predictions (in map units) imagination took since last asked."""
-        if k != 0 or self.current is None:
-            raise ConfigError("The 'imagine' planner imagines level 0 only, from an observed state (observe() first).")
-        calls, self._unreported = self._unreported, 0.0
-        return self.current.graph, calls
-
-    def covers(self, state0: Tensor) -> bool:
-        """Whether ``state0`` snaps onto a node of the imagined graph."""
-        return self.current is not None and self._key(state0) in self.current.index
-
-    def nearest(self, k: int, state: Tensor) -> int:
-        """The node ``state`` snaps onto, else -1 (imagination holds no other way to compare)."""
-        return self.current.index.get(self._key(state), -1)
-
-    def _distances(self, target: int) -> np.ndarray:
-        if target not in self._dist:
-            self._dist[target] = distances_to(self.current.graph.succ, target)
-        return self._dist[target]
-
-    def reaches(self, k: int, state: Tensor, target: int) -> bool:
-        node = self.nearest(k, state)
-        return target >= 0 and node >= 0 and bool(np.isfinite(self._distances(target)[node]))
-
-    def plan(self, k: int, actions: Tensor, state: Tensor, target: int, horizon: int) -> planners.PlanResult:
-        """Up to ``horizon`` actions down the imagined shortest path to ``target`` (empty when
-        there is none); state: the ``"h d"`` imagined states it visits."""
-        g, calls = self.graph(k, actions)
-        node = self.nearest(k, state)
-        if target < 0 or node < 0:
-            return planners.PlanResult(torch.zeros(0, dtype=torch.long), float("inf"), [], calls, None)
-        dist = self._distances(target)
-        acts, visited = path_actions(g.succ, dist, node, horizon)
-        return planners.PlanResult(torch.tensor(acts, dtype=torch.long), float(dist[node]), [float(dist[node])],
-                                   calls, g.nodes[visited])  # fmt: skip
-
-    def took(self, state0: Tensor, action: int) -> None:
-        self._last = (self.nearest(0, state0), int(action))
-
-    def observe(self, state0: Tensor) -> None:
-        """Correct the edge just taken by what was observed; imagine afresh from ``state0``
-        when the graph does not hold it (first step of an episode, or the model was wrong)."""
-        if not self.covers(state0):
-            self._last = None
-            self._imagine(state0)
-            return
-        if self._last is not None and self._last[0] >= 0:
-            node, action = self._last
-            if self.current.graph.observe(node, action, self.nearest(0, state0)):
-                self._dist = {}
-        self._last = None
-
-    def new_episode(self, goal: Tensor | None = None) -> None:
-        """Forget the imagined layout: each episode imagines its own, up to the depth that
-        reaches the cell the agent stands on in the level-0 ``goal`` state, when given."""
-        self.current, self._last, self._dist, self._unreported = None, None, {}, 0.0
-        self.goal = None if goal is None else self.codes_of(goal)
-        self.goal_cell = None if goal is None else goal_cell_of(self.goal, self.is_agent)
-

@@ -18,7 +18,7 @@ from hjepa.planning.coarse import BlockGraph, CoarseModel, Scene, agent_code_ind
 from hjepa.planning.configurator import Configurator, PlanSpec, RuleConfigurator, check_configurator
 from hjepa.planning.hierarchy import HierarchicalPlanner, LevelTrace, StepTrace
 from hjepa.planning.graph import path_actions
-from hjepa.planning.imagine import ImaginedMemory
+from hjepa.planning.imagined_memory import ImaginedMemory
 from hjepa.registry import get_planner
 
 REROUTES = 16
