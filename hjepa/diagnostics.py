@@ -8,6 +8,7 @@ state, and whether the prediction lands nearest to the true next state.
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from hjepa.regularizers import center_by_group
@@ -46,6 +47,29 @@ def relative_prediction_error(pred: Tensor, target: Tensor, previous: Tensor) ->
     err = (pred - target).float().norm(dim=-1).mean()
     base = (previous - target).float().norm(dim=-1).mean().clamp_min(1e-12)
     return (err / base).item()
+
+
+SAME_CODE = 1e-3
+"""Target cells closer than this share of the codebook's widest gap are one code (float noise)."""
+
+
+@torch.no_grad()
+def snapped_map_accuracy(pred: Tensor, target: Tensor, channels: int) -> float:
+    """Fraction of predicted maps whose every cell snaps onto its target cell's code.
+
+    ``pred, target: "n (c s)"`` maps of ``s`` cells, ``c = channels`` per cell, whose target
+    cells are cell-code embeddings (a ``gridmap`` level's states); the codebook is the distinct
+    target cells (within :data:`SAME_CODE`). The graph planners snap predicted cells the same
+    way, so one wrong cell is a wrong imagined state however small the error.
+    """
+    cells = rearrange(target.float(), "n (c s) -> (n s) c", c=channels)
+    book, own = torch.unique(cells, dim=0, return_inverse=True)
+    gaps = torch.cdist(book, book, compute_mode="donot_use_mm_for_euclid_dist")
+    code = (gaps <= SAME_CODE * gaps.max()).float().argmax(1)  # the first row within reach
+    flat = rearrange(pred.float(), "n (c s) -> (n s) c", c=channels)
+    guess = torch.cdist(flat, book, compute_mode="donot_use_mm_for_euclid_dist").argmin(-1)
+    right = rearrange(code[guess] == code[own], "(n s) -> n s", n=pred.shape[0])
+    return right.all(dim=1).float().mean().item()
 
 
 @torch.no_grad()

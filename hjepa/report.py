@@ -19,8 +19,9 @@ from hjepa.stack import HJEPA, count_parameters
 MAP_NOTE = ("dim of a map level (gridmap) is channels x width x height: its state is a map of cell codes, "
             "not a vector of the config's `dim`.")
 """The footnote of every table that shows a map level's ``dim``."""
-FIGURES = ("pred_rel_copy", "nn_acc", "std_mean", "eff_rank", "step_ratio")
-SHORT = {"pred_rel_copy": "err/copy", "nn_acc": "NN acc", "std_mean": "std", "eff_rank": "rank", "step_ratio": "step/norm"}
+FIGURES = ("pred_rel_copy", "nn_acc", "snap_acc", "std_mean", "eff_rank", "step_ratio")
+SHORT = {"pred_rel_copy": "err/copy", "nn_acc": "NN acc", "snap_acc": "snap acc", "std_mean": "std", "eff_rank": "rank",
+         "step_ratio": "step/norm"}  # fmt: skip
 
 
 def read_metrics(path: str | Path) -> dict[str, list[tuple[int, float]]]:

@@ -251,6 +251,8 @@ class HJEPA(nn.Module):
             m["pred_rel_copy"] = diagnostics.relative_prediction_error(pred, tgt_next, prev)
             m["pred_norm"] = spread_mse(lp.predictions, lp.next_targets, lp.targets).item()
             m["nn_acc"] = diagnostics.nearest_neighbour_accuracy(pred, tgt_next)
+            if hasattr(self.levels[k], "cell_codebook"):
+                m["snap_acc"] = diagnostics.snapped_map_accuracy(pred, tgt_next, self.levels[k].map_shape[0])
             metrics.update({f"level{k}/{name}": v for name, v in m.items()})
         return metrics
 

@@ -86,6 +86,21 @@ def test_stack_trains_on_crops_and_validates_on_whole_maps() -> None:
     assert stack.eval()(obs, actions).passes[0].states.shape[-1] == C * W * H
 
 
+def test_a_map_level_reports_its_snapped_accuracy_and_a_vector_level_does_not() -> None:
+    """A fresh predictor adds near zero to the map: only the windows where the agent stays (no
+    cell changes) snap right, so the figure is their share."""
+    cfg = ExperimentConfig(levels=(LevelConfig(kind="gridmap", args={"channels": C, "conv": 8}),))
+    stack = HJEPA.from_config(cfg, ObsSpec("grid", (W, H, 3), "uint8"), ACTIONS).eval()
+    obs, _ = grids(4, 2, torch.Generator().manual_seed(3))
+    obs[:, 1] = obs[:, 0]
+    obs[:2, 1, 0, 0, 0] = obs[:2, 0, 0, 0, 0] % 9 + 1  # windows 0 and 1 change a cell in their second step
+    health = stack.health(stack(obs, torch.randint(0, 3, (4, 1))))
+    assert health["level0/snap_acc"] == pytest.approx(0.5)
+    vector = ExperimentConfig(levels=(LevelConfig(kind="grid", dim=16),))
+    stack = HJEPA.from_config(vector, ObsSpec("grid", (W, H, 3), "uint8"), ACTIONS).eval()
+    assert "level0/snap_acc" not in stack.health(stack(obs, torch.randint(0, 3, (4, 1))))
+
+
 def test_without_colors_maps_that_differ_in_colour_only_encode_alike() -> None:
     obs, _ = grids(2, 1, torch.Generator().manual_seed(0))
     recoloured = obs.clone()
