@@ -12,7 +12,7 @@ import pytest
 from hjepa.experiments.bench import results_markdown
 from hjepa.experiments.cli import main
 from hjepa.metrics import EpisodeRecord, results_document, summarise_by_agent, validate_results
-from hjepa.readiness import (MAP_NN_ACC_MIN, MAP_REL_COPY_MAX, VECTOR_REL_COPY_MAX, ReadinessWarning,
+from hjepa.readiness import (MAP_NN_ACC_MIN, MAP_REL_COPY_MAX, MAP_SNAP_ACC_MIN, VECTOR_REL_COPY_MAX, ReadinessWarning,
                              readiness_warnings, warnings_md, warnings_of)  # fmt: skip
 from hjepa.report import read_results, report_markdown
 
@@ -45,6 +45,14 @@ def test_a_map_level_above_the_copy_limit_warns() -> None:
     (w,) = readiness_warnings([_map_row(rel=0.75)], steps=300)
     assert (w.figure, w.value, w.limit) == ("pred_rel_copy", 0.75, MAP_REL_COPY_MAX)
     assert "0.750" in w.message and "0.60" in w.message
+
+
+def test_a_map_level_whose_predictions_snap_wrong_warns_and_one_without_the_figure_does_not() -> None:
+    (w,) = readiness_warnings([{**_map_row(), "snap_acc": 0.84}], steps=3000)
+    assert (w.figure, w.value, w.limit) == ("snap_acc", 0.84, MAP_SNAP_ACC_MIN)
+    assert "snapped-map accuracy" in w.message and "0.840" in w.message
+    assert readiness_warnings([{**_map_row(), "snap_acc": 1.0}], steps=3000) == []
+    assert readiness_warnings([{**_map_row(), "snap_acc": math.nan}], steps=3000) == []  # older runs
 
 
 def test_a_map_level_failing_both_gets_two_warnings_and_the_map_label_alone_makes_a_map_level() -> None:
