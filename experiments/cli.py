@@ -84,8 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(ev, device=None)  # the agents plan on the CPU
     be = sub.add_parser("bench", help="a benchmark suite end to end (docs/benchmark.md): collect, train, evaluate, report")
     which = be.add_mutually_exclusive_group(required=True)
-    which.add_argument("--suite", help="fourrooms, fourrooms-random, mazerooms, multiroom, "
-                       "pointmaze-medium, pointmaze-large, pointmaze-giant (or debug)")  # fmt: skip
+    which.add_argument("--suite", help=f"one of: {', '.join(EXPERIMENTS)} (each trains the experiment of its name)")
     which.add_argument("--env", help="a goal-reaching MiniGrid env id: a suite derived from the env "
                        "(actions, step limit, layouts, tasks; docs/benchmark.md)")  # fmt: skip
     be.add_argument("--quick", action="store_true", help="the small version (minutes on a CPU)")

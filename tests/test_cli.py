@@ -329,6 +329,16 @@ def test_run_help_lists_the_experiments(capsys: pytest.CaptureFixture[str]) -> N
         assert name in out
 
 
+def test_bench_help_lists_every_suite(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from hjepa.experiments.bench import SUITES
+
+    monkeypatch.setenv("COLUMNS", "400")  # no wrapping inside hyphenated names
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert all(f"{name}," in out or f"{name} (" in out for name in SUITES)
+
+
 # ----------------------------------------------------------------------------- happy path
 
 
