@@ -34,7 +34,7 @@ from hjepa.report import MAP_NOTE, agents_table_md, dim_cell
 from hjepa.experiments import presets
 from hjepa.experiments.evaluate import (Budget, EvalConfig, calls_per_decision, evaluate_agents, planning_memory,
                                         suite_tasks)  # fmt: skip
-from hjepa.experiments.runner import RunResult, print_warnings, run_experiment
+from hjepa.experiments.runner import RunResult, checkpoint_warnings, print_warnings, run_experiment
 
 MAZE_BINS = DistanceBins.from_mapping({"short": (1, 40), "medium": (41, 80), "long": (81, math.inf)})
 MAZE8_BINS = DistanceBins.from_mapping({"short": (1, 80), "medium": (81, 160), "long": (161, math.inf)})
@@ -191,7 +191,7 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     doc = results_document(suite.name, quick, cfg.seed, trained_on["device"], stack.num_levels, _train_figures(run),
                            agents, levels, precision=trained_on["precision"], command=_command(),
                            flat_width=_flat_width(stack, records, eval_cfg), budget=_budget(stack, records),
-                           **_task_figures(suite, records), **_warnings(run))  # fmt: skip
+                           **_task_figures(suite, records), **_warnings(run, stack, ckpt))  # fmt: skip
     write_json(out / "results.json", doc)
     write_json(out / "episodes.json", [dataclasses.asdict(r) for r in records])
     plot_success_by_bin(doc, out / "plots" / "success_by_bin.png")
@@ -203,12 +203,12 @@ def evaluate_checkpoint(ckpt: str | Path, suite: Suite, out: str | Path, quick: 
     return doc
 
 
-def _warnings(run: RunResult | None) -> dict:
-    """``warnings``: level 0's readiness warnings of the training run (:mod:`hjepa.readiness`),
-    an empty list when it looks ready; no key when this command trained nothing."""
-    if run is None or not run.levels:
-        return {}
-    return {"warnings": [w.as_dict() for w in readiness_warnings(run.levels, run.train.steps)]}
+def _warnings(run: RunResult | None, stack: torch.nn.Module, ckpt: str | Path) -> dict:
+    """``warnings``: level 0's readiness warnings (:mod:`hjepa.readiness`) of the training run,
+    or of the checkpoint's run folder when this command trained nothing; an empty list when it
+    looks ready; no key when neither holds the training figures."""
+    found = readiness_warnings(run.levels, run.train.steps) if run and run.levels else checkpoint_warnings(stack, ckpt)
+    return {} if found is None else {"warnings": [w.as_dict() for w in found]}
 
 
 def _task_figures(suite: Suite, records: list) -> dict:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import torch
 from rich.console import Console
 from rich.markup import escape
 
@@ -82,6 +83,18 @@ def finish_training_report(cfg: ExperimentConfig, out: Path, result: TrainResult
     plot_losses(metrics, stack.num_levels, out / "plots" / "train_losses.png")
     write_text(out / "report.md", training_report_md(cfg, result, rows, warnings))
     return rows
+
+
+def checkpoint_warnings(stack: torch.nn.Module, ckpt: str | Path) -> list[ReadinessWarning] | None:
+    """The readiness warnings of a checkpoint's training, from the ``metrics.csv`` of its run
+    folder (``RUN/checkpoints/X.ckpt`` or ``RUN``); None when that folder holds none."""
+    path = Path(ckpt)
+    found = [p for p in (path / "metrics.csv", path.parent.parent / "metrics.csv") if p.is_file()]
+    if not found:
+        return None
+    metrics = read_metrics(found[0])
+    steps = max((int(step) for series in metrics.values() for step, _ in series), default=0)
+    return readiness_warnings(level_summary(stack, metrics), steps)
 
 
 def print_warnings(console: Console, warnings: Sequence[ReadinessWarning]) -> None:

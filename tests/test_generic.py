@@ -66,4 +66,6 @@ def test_bench_env_runs_end_to_end_and_evaluate_env_reruns_its_checkpoint(tmp_pa
                  "--agents", "oracle", "--episodes", "3", "--threads", "1"]) == 0  # fmt: skip
     again = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert again["agents"]["oracle"]["episodes"] == 3 and again["agents"]["oracle"]["success"] == 1.0
+    figures = lambda d: [(w["figure"], w["value"]) for w in d["warnings"]]  # noqa: E731
+    assert figures(again) == figures(doc)  # evaluate alone reads the run folder's training figures
     assert np.isclose(again["agents"]["oracle"]["spl"], 1.0)
