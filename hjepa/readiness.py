@@ -132,8 +132,10 @@ def warnings_of(doc: Mapping[str, Any]) -> list[ReadinessWarning]:
             for w in doc.get("warnings", [])]  # fmt: skip
 
 
-def warnings_md(warnings: Sequence[ReadinessWarning], heading: str = "## Warnings") -> list[str]:
-    """A Markdown section of the warnings (``heading``, one bullet each); no lines when none."""
+def warnings_md(warnings: Sequence[ReadinessWarning], heading: str | None = "## Warnings", prefix: str = "") -> list[str]:
+    """The warnings as Markdown bullets (``prefix`` before each message) under ``heading`` (None:
+    bare bullets, then a blank line); no lines when none."""
     if not warnings:
         return []
-    return [heading, "", *(f"- {w.message}" for w in warnings)]
+    bullets = [f"- {prefix}{w.message}" for w in warnings]
+    return [*bullets, ""] if heading is None else [heading, "", *bullets]

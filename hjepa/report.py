@@ -13,7 +13,7 @@ from rich.table import Table
 
 from hjepa.errors import ResultsError
 from hjepa.io import atomic_path
-from hjepa.readiness import warnings_of
+from hjepa.readiness import warnings_md, warnings_of
 from hjepa.stack import HJEPA, count_parameters
 
 MAP_NOTE = ("dim of a map level (gridmap) is channels x width x height: its state is a map of cell codes, "
@@ -189,8 +189,7 @@ def run_lines(doc: dict[str, Any], source: str) -> list[str]:
 def warning_lines(doc: dict[str, Any]) -> list[str]:
     """The readiness warnings of a ``results.json`` (:mod:`hjepa.readiness`) as Markdown bullets,
     then a blank line; no lines when it has none."""
-    found = warnings_of(doc)
-    return [*(f"- Warning: {w.message}" for w in found), ""] if found else []
+    return warnings_md(warnings_of(doc), heading=None, prefix="Warning: ")
 
 
 def report_markdown(runs: list[tuple[str, dict[str, Any]]], heading: str = "##") -> str:
