@@ -85,6 +85,9 @@ class LossConfig:
     """Level k > 0 reads the level below's states and actions without gradient, so level k's
     own terms never reach the levels below; only the upward term (level k-1's rollout read
     through E_k) trains level k-1's encoder and predictor together with E_k."""
+    upward_trains_below: bool = True
+    """The upward term's gradient reaches level k-1's encoder and predictor (False: it trains
+    E_k alone to read level k-1's rollouts, and level k-1 learns from its own terms only)."""
     pairs_per_window: int = 0
     """One-step prediction and inverse-dynamics terms on this many (state, next state) pairs per
     window and level: the first pair and a random draw of the others (0: every pair). Spatial

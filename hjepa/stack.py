@@ -226,7 +226,8 @@ class HJEPA(nn.Module):
     def _upward(self, k: int, below: LevelPass, level: Level, tgt: Tensor) -> Tensor:
         """Level k-1's rollout over one step of level k, read through E_k, vs level k's target."""
         stride = level.spec.config.stride
-        lifted = level.encode(below.rollout[:, stride - 1])
+        rollout = below.rollout[:, stride - 1]
+        lifted = level.encode(rollout if self.loss_cfg.upward_trains_below else rollout.detach())
         return F.mse_loss(lifted.float(), tgt[:, level.spec.tau].float())
 
     def _weight(self, name: str) -> float:

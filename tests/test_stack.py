@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +54,17 @@ def test_upper_levels_do_not_shape_lower_encoders(debug_cfg: ExperimentConfig, t
     out = stack(batch["obs"], batch["actions"], batch["groups"])
     sum(v for k, v in out.terms.items() if k.startswith("level2/") and not k.endswith("upward")).backward()
     assert all(p.grad is None for p in stack.levels[0].encoder.parameters())
+
+
+@pytest.mark.parametrize("trains_below", [True, False])
+def test_the_upward_term_trains_the_level_below_unless_told_not_to(debug_cfg: ExperimentConfig, tiny_data: Path,
+                                                                   trains_below: bool) -> None:  # fmt: skip
+    loss = dataclasses.replace(debug_cfg.loss, upward_trains_below=trains_below)
+    stack, batch = make_stack(dataclasses.replace(debug_cfg, loss=loss), tiny_data)
+    stack(batch["obs"], batch["actions"], batch["groups"]).terms["level1/upward"].backward()
+    below = [p.grad for p in stack.levels[0].predictor.parameters()]
+    assert any(g is not None and g.abs().sum() > 0 for g in below) == trains_below
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in stack.levels[1].encoder.parameters())
 
 
 def test_seeded_forward_is_deterministic(debug_cfg: ExperimentConfig, tiny_data: Path) -> None:
