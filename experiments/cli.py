@@ -1,6 +1,6 @@
 """The ``hjepa`` command line.
 
-Subcommands: ``run``, ``collect``, ``train``, ``evaluate``, ``bench``, ``inspect``, ``report``. Errors print one paragraph and exit non-zero; ``--debug``
+Subcommands: ``run``, ``collect``, ``train``, ``evaluate``, ``bench``, ``inspect``, ``report``, ``probe``. Errors print one paragraph and exit non-zero; ``--debug``
 shows the traceback.
 """
 
@@ -40,6 +40,7 @@ def _common(p: argparse.ArgumentParser, device: str | None = TRAINING_DEVICE) ->
 
 def build_parser() -> argparse.ArgumentParser:
     from hjepa.experiments.presets import EXPERIMENTS
+    from hjepa.experiments.probe_cli import add_probe_parser
 
     parser = argparse.ArgumentParser(prog="hjepa", description="Hierarchical JEPA world-model agents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     _configurator_arg(ins)
     _threads_arg(ins)
     _common(ins, device=None)  # inspection runs on the CPU
+    add_probe_parser(sub)
     rep = sub.add_parser("report", help="Markdown tables of run folders' results.json, one section per suite")
     rep.add_argument("runs", nargs="+", metavar="RUN",
                      help="a run folder of bench, evaluate or run (its results.json or eval/results.json), or the file")  # fmt: skip
@@ -370,6 +372,12 @@ def cmd_report(args: argparse.Namespace, console: Console) -> None:
         print(text)  # plain: rich would wrap the table's lines
 
 
+def cmd_probe(args: argparse.Namespace, console: Console) -> None:
+    from hjepa.experiments.probe_cli import cmd_probe as run_probe
+
+    run_probe(args, console)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], None]] = {
     "run": cmd_run,
     "collect": cmd_collect,
@@ -378,6 +386,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], None]] = {
     "bench": cmd_bench,
     "inspect": cmd_inspect,
     "report": cmd_report,
+    "probe": cmd_probe,
 }
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from einops import rearrange
 
 from hjepa.agents import FlatAgent, HJEPAAgent
 from hjepa.config import ExperimentConfig, LevelConfig
@@ -18,7 +17,7 @@ from hjepa.planning.graph import NO_EDGE, distances_to
 from hjepa.planning.goal_cell import GoalCell, agent_mask, goal_cell_of
 from hjepa.planning.imagine import SparseNodes, cell_codebook, imagine
 from hjepa.planning.imagined_memory import ImaginedMemory
-from true_dynamics import GridDynamics, codebook_observations
+from true_dynamics import FarFlips, GridDynamics, codebook_observations
 from hjepa.specs import ActionSpec, ObsSpec
 from hjepa.stack import HJEPA
 
@@ -215,25 +214,6 @@ def test_local_crops_imagine_the_whole_maps_graph_at_a_fraction_of_its_cost(worl
     assert whole.cost == whole.calls  # a whole-map prediction is the unit
     w, h = codebook_obs.shape[1:3]
     assert local.cost == pytest.approx(3 + (local.calls - 3) * 81 / (w * h))  # the root on the whole map
-
-
-class FarFlips:
-    """The true dynamics, plus one wrong cell on every prediction: the cell 3 cells from the
-    agent along the map's first axis (a predictor that now and then flips a far cell)."""
-
-    def __init__(self, true_step: GridDynamics, is_agent: np.ndarray) -> None:
-        self.true_step, self.is_agent = true_step, torch.from_numpy(is_agent)
-
-    def __call__(self, m: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        book = self.true_step.book
-        idx = book.nearest(rearrange(self.true_step(m, a), "b c w h -> b w h c"))
-        for j in range(len(idx)):
-            cells = torch.nonzero(self.is_agent[idx[j]])
-            if len(cells):
-                x, y = (int(v) for v in cells[0])
-                fx = x + 3 if x + 3 < idx.shape[1] else x - 3
-                idx[j, fx, y] = (idx[j, fx, y] + 1) % len(book.codes)
-        return book.maps(idx)
 
 
 def test_changes_out_of_the_agents_reach_are_not_new_states(world) -> None:

@@ -113,3 +113,22 @@ def codebook_observations(nav) -> torch.Tensor:
         nav.set_pose(x, y, d)
         obs.append(nav.observation().copy())
     return torch.from_numpy(np.stack(obs))
+
+
+class FarFlips:
+    """The true dynamics, plus one wrong cell on every prediction: the cell 3 cells from the
+    agent along the map's first axis (a predictor that now and then flips a far cell)."""
+
+    def __init__(self, true_step: GridDynamics, is_agent: np.ndarray) -> None:
+        self.true_step, self.is_agent = true_step, torch.from_numpy(is_agent)
+
+    def __call__(self, m: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        book = self.true_step.book
+        idx = book.nearest(rearrange(self.true_step(m, a), "b c w h -> b w h c"))
+        for j in range(len(idx)):
+            cells = torch.nonzero(self.is_agent[idx[j]])
+            if len(cells):
+                x, y = (int(v) for v in cells[0])
+                fx = x + 3 if x + 3 < idx.shape[1] else x - 3
+                idx[j, fx, y] = (idx[j, fx, y] + 1) % len(book.codes)
+        return book.maps(idx)
