@@ -9,7 +9,6 @@ criterion). Either way the agent sees the observation and the goal observation o
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Protocol, Sequence
 
@@ -19,6 +18,7 @@ from rich.progress import Progress
 
 from hjepa.agents import Agent, FlatAgent, HJEPAAgent, OracleAgent, RandomAgent, UnboundedFlatAgent, imagine_nodes_for
 from hjepa.agents.base import AGENTS, DEFAULT_AGENTS
+from hjepa.agents.episode import walk
 from hjepa.envs.maze_oracle import MazeTask, fixed_maze_tasks, make_maze_tasks
 from hjepa.envs.oracle import POSE_ACTIONS, LayoutOracle, goal_observation, make_tasks
 from hjepa.envs.tasks import Bins, Task
@@ -66,21 +66,12 @@ def run_episode(agent: Agent, oracle: LayoutOracle, task: Task, max_steps: int,
     does (``extra["lava"]``). ``env_actions`` maps the agent's action index to the MiniGrid action id.
     """
     nav = oracle.nav(task.layout_seed)
-    goal_obs = goal_observation(nav, task.goal)
-    nav.set_pose(*task.start)
-    agent.reset(nav.observation(), goal_obs)
-    plan_ms, steps, success = [], 0, nav.pose[:2] == tuple(task.goal)
-    while not success and not nav.in_lava and steps < max_steps:
-        t0 = time.perf_counter()
-        a = agent.act(nav.observation())
-        plan_ms.append((time.perf_counter() - t0) * 1e3)
-        nav.step(env_actions[a])
-        steps += 1
-        success = nav.pose[:2] == tuple(task.goal) and not nav.in_lava
+    ep = walk(agent, nav, task.start, task.goal, goal_observation(nav, task.goal), env_actions, max_steps)
+    steps = len(ep.actions)
     extra = {"layout_seed": task.layout_seed, "start": list(task.start), "goal": list(task.goal),
-             "lava": int(nav.in_lava), **trace_figures(agent)}  # fmt: skip
-    return EpisodeRecord(agent=agent.name, bin=task.bin, success=bool(success), steps=steps, path_len=float(steps),
-                         oracle_len=float(task.distance), predictor_calls=agent.predictor_calls, plan_ms=plan_ms,
+             "lava": int(ep.lava), **trace_figures(agent)}  # fmt: skip
+    return EpisodeRecord(agent=agent.name, bin=task.bin, success=ep.success, steps=steps, path_len=float(steps),
+                         oracle_len=float(task.distance), predictor_calls=agent.predictor_calls, plan_ms=ep.plan_ms,
                          extra=extra)  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from hjepa.agents.episode import walk
 from hjepa.envs.minigrid_nav import GridNav
 from hjepa.envs.oracle import PoseGraph, goal_observation
 from hjepa.envs.tasks import Task
@@ -96,21 +97,14 @@ def trace_episode(stack: HJEPA, nav: GridNav, graph: PoseGraph, task: Task, agen
     """Run ``agent`` (default :class:`PlannerAgent`) on ``task`` in ``nav``'s layout and read
     its traces back onto the map."""
     agent = agent or PlannerAgent(stack, seed=seed)
-    goal_obs = goal_obs_for(stack, nav, task)
-    nav.set_pose(*task.start)
-    agent.reset(observe(nav, stack.obs_spec), goal_obs)
-    obs, poses, actions = [observe(nav, stack.obs_spec)], [nav.pose], []
-    while nav.pose[:2] != tuple(task.goal) and len(actions) < max_steps:
-        a = agent.act(obs[-1])
-        nav.step(stack.action_spec.env_actions[a])
-        actions.append(a)
-        obs.append(observe(nav, stack.obs_spec))
-        poses.append(nav.pose)
-    states = encode_all(stack, np.stack(obs))
+    ep = walk(agent, nav, task.start, task.goal, goal_obs_for(stack, nav, task), stack.action_spec.env_actions,
+              max_steps, observe=lambda n: observe(n, stack.obs_spec), keep=True)  # fmt: skip
+    poses, actions = ep.poses, ep.actions
+    states = encode_all(stack, np.stack(ep.observations))
     dist = graph.distances_to(task.goal)
     bank = layout_bank(stack, nav)
     subgoals, active = _decode(stack, agent.trace, states, bank, poses, dist)
-    return EpisodeView(task, np.array(nav.encoding), np.array(poses), actions, nav.pose[:2] == tuple(task.goal),
+    return EpisodeView(task, np.array(nav.encoding), np.array(poses), actions, ep.success,
                        list(agent.trace), subgoals, active,
                        np.array([dist.get(tuple(p), np.nan) for p in poses], float), stack.taus)  # fmt: skip
 
