@@ -27,6 +27,7 @@ from torch import Tensor
 
 from hjepa.envs.oracle import goal_observation
 from hjepa.errors import ConfigError
+from hjepa.planning.goal_cell import agent_mask
 from hjepa.planning.graph import distances_to
 from hjepa.planning.imagine import CellCodebook
 from hjepa.planning.imagined_memory import ImaginedMemory
@@ -100,7 +101,8 @@ def snap_probe(level: torch.nn.Module, book: CellCodebook, oracle, layouts: Sequ
                 wrong.update(_wrong_cells(before, after, snapped[a], pose, a))
             total += 1
     kinds = [WrongCell(_name(env_actions[a]), d, b, t, p, c) for (a, d, b, t, p), c in wrong.most_common(TOP_WRONG)]
-    agents = tuple(int(i) for i in np.flatnonzero(_agent_mask(level, book))) if hasattr(level, "agent_codes") else ()
+    mask = agent_mask(level, book)
+    agents = () if mask is None else tuple(int(i) for i in np.flatnonzero(mask))
     return SnapProbe(tuple(_name(e) for e in env_actions), tuple(int(r) for r in right), (total,) * n,
                      tuple(kinds), agents)  # fmt: skip
 
@@ -122,12 +124,6 @@ def _wrong_cells(before: Tensor, after: Tensor, pred: Tensor, pose: tuple[int, i
 
 def _name(env_action: int) -> str:
     return Actions(int(env_action)).name
-
-
-def _agent_mask(level: torch.nn.Module, book: CellCodebook) -> np.ndarray:
-    from hjepa.planning.goal_cell import agent_mask
-
-    return agent_mask(level, book)
 
 
 @dataclass(frozen=True)
