@@ -45,7 +45,10 @@ def walk(agent: Agent, nav, start: Sequence[int], goal: Sequence[int], goal_obs:
         seen = observe(nav)
         out.actions.append(a)
         out.poses.append(nav.pose)
-        out.observations = [*out.observations, seen] if keep else [seen]
+        if keep:
+            out.observations.append(seen)
+        else:
+            out.observations[-1] = seen
         out.success = nav.pose[:2] == tuple(goal) and not nav.in_lava
     out.lava = bool(nav.in_lava)
     return out

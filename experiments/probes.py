@@ -1,5 +1,5 @@
 """Probes of a trained MiniGrid checkpoint: what the ``imagine`` planner can rely on
-(``hjepa probe NAME --checkpoint C``, docs/inspection.md).
+(``hjepa probe NAME --checkpoint C``, docs/tutorials/inspect.md).
 
 - ``snap``: level 0's one-step predictions on whole maps of given layouts, every cell snapped on
   the planner's codebook, per action: the share that lands exactly on the next observation's
@@ -25,8 +25,7 @@ from einops import rearrange
 from minigrid.core.actions import Actions
 from torch import Tensor
 
-from hjepa.envs.oracle import goal_observation
-from hjepa.errors import ConfigError
+from hjepa.envs.oracle import _require_direction, _require_free_cell, goal_observation
 from hjepa.planning.goal_cell import agent_mask
 from hjepa.planning.graph import distances_to
 from hjepa.planning.imagine import CellCodebook
@@ -91,12 +90,13 @@ def snap_probe(level: torch.nn.Module, book: CellCodebook, oracle, layouts: Sequ
         free = oracle.nav(layout).free_cells()
         for i in rng.choice(len(free), min(poses, len(free)), replace=False):
             pose = (int(free[i][0]), int(free[i][1]), int(rng.integers(4)))
-            truth = [_after(oracle, layout, pose, a) for a in env_actions]
-            before = _codes(level, book, truth[0][0])
+            nav = oracle.nav(layout)
+            nav.set_pose(*pose)
+            before = _codes(level, book, nav.observation())
             pred = level.predict_map(book.maps(before.expand(n, -1, -1)), inputs)
             snapped = book.nearest(rearrange(pred.float(), "b c w h -> b w h c"))
             for a in range(n):
-                after = _codes(level, book, truth[a][1])
+                after = _codes(level, book, _after(oracle, layout, pose, env_actions[a]))
                 right[a] += int(torch.equal(snapped[a], after))
                 wrong.update(_wrong_cells(before, after, snapped[a], pose, a))
             total += 1
@@ -107,13 +107,12 @@ def snap_probe(level: torch.nn.Module, book: CellCodebook, oracle, layouts: Sequ
                      tuple(kinds), agents)  # fmt: skip
 
 
-def _after(oracle, layout: int, pose: tuple[int, int, int], env_action: int) -> tuple[np.ndarray, np.ndarray]:
-    """The observation at ``pose`` of the reset layout and the one after ``env_action``."""
+def _after(oracle, layout: int, pose: tuple[int, int, int], env_action: int) -> np.ndarray:
+    """The observation after ``env_action`` from ``pose`` of the reset layout."""
     nav = oracle.nav(layout)
     nav.set_pose(*pose)
-    obs = nav.observation().copy()
     nav.step(env_action)
-    return obs, nav.observation().copy()
+    return nav.observation()
 
 
 def _wrong_cells(before: Tensor, after: Tensor, pred: Tensor, pose: tuple[int, int, int], a: int) -> list[tuple]:
@@ -152,9 +151,8 @@ def imagine_probe(stack: torch.nn.Module, memory: ImaginedMemory, oracle, layout
     ``imagine`` planner does (its cap, crops and goal cell)."""
     nav = oracle.nav(layout)
     goal_obs = goal_observation(nav, goal)
-    nav = oracle.nav(layout)
-    _check_free(nav, start[:2], "start")
-    nav.set_pose(*start)
+    x, y = _require_free_cell(start[:2], {tuple(int(v) for v in c) for c in nav.free_cells()}, nav.encoding, "start")
+    nav.set_pose(x, y, _require_direction(start[2], "start"))
     obs = np.stack([nav.observation(), goal_obs])
     states = stack.levels[0].encode(torch.from_numpy(obs))
     memory.new_episode(states[1])
@@ -168,9 +166,3 @@ def imagine_probe(stack: torch.nn.Module, memory: ImaginedMemory, oracle, layout
              and memory.is_agent[cell[1]]}  # fmt: skip
     return ImagineProbe(len(nodes), round(found.cost, 2), round(seconds, 3), target >= 0,
                         int(dist) if np.isfinite(dist) else -1, len(poses) + 1, found.complete)  # fmt: skip
-
-
-def _check_free(nav, cell: Sequence[int], role: str) -> None:
-    free = {tuple(int(v) for v in c) for c in nav.free_cells()}
-    if tuple(int(v) for v in cell) not in free:
-        raise ConfigError(f"The {role} cell {tuple(cell)} is not a free cell of this layout.")

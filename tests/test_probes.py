@@ -73,7 +73,8 @@ def test_probe_commands_write_their_figures_and_refuse_bad_input(tiny_data: Path
     assert doc["probe"] == "snap" and doc["total"] == [3, 3, 3] and 0.0 <= doc["share"] <= 1.0
     capsys.readouterr()
     assert main(["probe", "imagine", "--checkpoint", str(run), "--start", "0,0,0", "--goal", "3,3"]) == EXIT_USER_ERROR
-    assert "not a free cell" in capsys.readouterr().err
+    assert "start cell (0, 0) is a wall" in capsys.readouterr().err
+    assert main(["probe", "imagine", "--checkpoint", str(run), "--start", "1,1,7", "--goal", "3,3"]) == EXIT_USER_ERROR
     assert main(["probe", "snap", "--checkpoint", str(run), "--poses", "0"]) == EXIT_USER_ERROR
     assert main(["probe", "imagine", "--checkpoint", str(run), "--start", "1,1", "--goal", "3,3"]) == EXIT_USER_ERROR
     with pytest.raises(SystemExit):
