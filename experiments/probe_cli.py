@@ -15,7 +15,7 @@ from hjepa.errors import ConfigError
 def add_probe_parser(sub: argparse._SubParsersAction) -> None:
     """The ``probe`` subcommand and its probes ``snap`` and ``imagine``."""
     probe = sub.add_parser("probe", help="what the imagine planner can rely on: snapped one-step predictions, "
-                                         "one imagination (docs/inspection.md)")  # fmt: skip
+                                         "one imagination (docs/tutorials/inspect.md)")  # fmt: skip
     names = probe.add_subparsers(dest="probe", required=True)
     snap = names.add_parser("snap", help="level 0's one-step predictions snapped on the codebook, per action")
     snap.add_argument("--layouts", default=None, help="comma-separated layout seeds (default: the first 3 held-out "
